@@ -1,0 +1,60 @@
+"""The ``cif`` console command: one subcommand per stage of the data flow.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; ``python -m cif.<name>`` runs the same code through ``main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+#: subcommand name -> (module, one-line help). Modules are imported only when listed here.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "import": ("cif.store.importer", "load capture files into DuckDB"),
+    "sim": ("cif.sim.cli", "run the Binance-compatible exchange simulator"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cif", description="Crypto Impact Forecaster: Binance ticks to forecasts."
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging verbosity (default: INFO)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def module_main(name: str) -> None:
+    """Entry for ``python -m cif.<name>``: the same as ``cif <name> ...``."""
+    sys.exit(main([name, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+//! Ingestion: raw exchange bytes to normalized events.
+//!
+//! - [`events`]: the normalized event types (exchange time and receive time on each).
+//! - [`frame`]: WebSocket frames (combined `{"stream","data"}` wrapper or raw payloads).
+//! - [`rest`]: REST response bodies (depth snapshot, historical trades).
+//! - [`batch`]: many frames into columnar tables in one call.
+//! - [`error`]: the typed parse error.
+
+pub mod batch;
+pub mod decimal;
+pub mod error;
+pub mod events;
+mod fast;
+pub mod frame;
+mod json;
+pub mod rest;
+pub mod symbol;
+
+pub use batch::{parse_capture, parse_frames, FrameBatch};
+pub use error::{ErrorKind, ParseError};
+pub use events::{
+    AggTrade, BookTicker, DepthSnapshot, DepthUpdate, Event, Level, ServerShutdown, Side, Trade,
+};
+pub use frame::parse_frame;
+pub use rest::{parse_rest_depth, parse_rest_trades};
+pub use symbol::Symbol;

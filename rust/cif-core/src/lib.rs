@@ -1,0 +1,12 @@
+//! Pure-Rust core of cif, the Crypto Impact Forecaster.
+//!
+//! The modules follow the system's one-way data flow. This crate holds no Python types: the
+//! PyO3 bindings live in the `cif-py` crate, which wraps these types for `cif._core`.
+//!
+//! - [`ingest`]: Binance WebSocket frames and REST bodies → normalized events, one at a
+//!   time or into columnar batches.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ingest;

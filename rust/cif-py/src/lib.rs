@@ -1,0 +1,16 @@
+//! `cif._core`: the PyO3 binding layer over `cif-core`.
+//!
+//! Only conversion lives here (Python objects ⇄ core types, errors → exceptions, columns →
+//! NumPy); every computation is in `cif-core`. One submodule per area of the core.
+
+use pyo3::prelude::*;
+
+mod ingest;
+
+/// The Rust core of cif: Binance message parsing and normalization.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    ingest::register(m)?;
+    Ok(())
+}
