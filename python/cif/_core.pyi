@@ -6,10 +6,33 @@ from Binance's decimal strings with correct rounding (identical to Python's ``fl
 """
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, final
 
 import numpy as np
 from numpy.typing import NDArray
+
+__all__ = [
+    "ERROR_REASONS",
+    "AggTrade",
+    "BookTicker",
+    "DepthSnapshot",
+    "DepthUpdate",
+    "FrameBatch",
+    "InvalidValue",
+    "MalformedFrame",
+    "MissingField",
+    "ParseError",
+    "ServerShutdown",
+    "Trade",
+    "UnknownEvent",
+    "WrongType",
+    "__version__",
+    "parse_capture",
+    "parse_frame",
+    "parse_frames",
+    "parse_rest_depth",
+    "parse_rest_trades",
+]
 
 __version__: Final[str]
 
@@ -34,9 +57,10 @@ class InvalidValue(ParseError):
 class UnknownEvent(ParseError):
     """Well-formed JSON whose event type cif does not know."""
 
-Side: TypeAlias = Literal["buy", "sell"]
-Level: TypeAlias = tuple[float, float]
+_Side: TypeAlias = Literal["buy", "sell"]
+_Level: TypeAlias = tuple[float, float]
 
+@final
 class Trade:
     """One trade; ``side`` is the aggressor (``is_buyer_maker`` ⇒ ``"sell"``)."""
 
@@ -53,15 +77,16 @@ class Trade:
     @property
     def qty(self) -> float: ...
     @property
-    def side(self) -> Side: ...
+    def side(self) -> _Side: ...
     @property
     def is_buyer_maker(self) -> bool: ...
     @property
     def recv_time_ns(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class AggTrade:
     """An aggregate trade (``<symbol>@aggTrade``)."""
 
@@ -82,15 +107,16 @@ class AggTrade:
     @property
     def qty(self) -> float: ...
     @property
-    def side(self) -> Side: ...
+    def side(self) -> _Side: ...
     @property
     def is_buyer_maker(self) -> bool: ...
     @property
     def recv_time_ns(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class DepthUpdate:
     """A diff-depth event (``<symbol>@depth`` / ``@depth@100ms``); qty 0 removes a level."""
 
@@ -103,15 +129,16 @@ class DepthUpdate:
     @property
     def final_update_id(self) -> int: ...
     @property
-    def bids(self) -> list[Level]: ...
+    def bids(self) -> list[_Level]: ...
     @property
-    def asks(self) -> list[Level]: ...
+    def asks(self) -> list[_Level]: ...
     @property
     def recv_time_ns(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class DepthSnapshot:
     """A full or partial book: REST ``/api/v3/depth`` or ``<symbol>@depth<N>`` streams.
 
@@ -123,17 +150,18 @@ class DepthSnapshot:
     @property
     def last_update_id(self) -> int: ...
     @property
-    def bids(self) -> list[Level]: ...
+    def bids(self) -> list[_Level]: ...
     @property
-    def asks(self) -> list[Level]: ...
+    def asks(self) -> list[_Level]: ...
     @property
     def event_time_ms(self) -> int | None: ...
     @property
     def recv_time_ns(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class BookTicker:
     """Best bid/ask (``<symbol>@bookTicker``). Spot sends no event time: ``None`` then."""
 
@@ -154,9 +182,10 @@ class BookTicker:
     @property
     def recv_time_ns(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class ServerShutdown:
     """The exchange announced it will close the connection soon: reconnect now."""
 
@@ -165,11 +194,12 @@ class ServerShutdown:
     @property
     def recv_time_ns(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-Event: TypeAlias = Trade | AggTrade | DepthUpdate | DepthSnapshot | BookTicker | ServerShutdown
+_Event: TypeAlias = Trade | AggTrade | DepthUpdate | DepthSnapshot | BookTicker | ServerShutdown
 
+@final
 class FrameBatch:
     """Columnar result of a batch parse: one table per event kind, NumPy columns.
 
@@ -223,12 +253,13 @@ class FrameBatch:
 
 def parse_frame(
     frame: bytes, recv_time_ns: int | None = None, symbol: str | None = None
-) -> Event:
+) -> _Event:
     """Parse one WebSocket text frame (combined ``{"stream","data"}`` or raw payload).
 
     ``recv_time_ns`` defaults to the current wall-clock time. ``symbol`` is needed only for
     partial-depth payloads on a raw ``/ws/<symbol>@depth<N>`` connection, which carry no
-    symbol. Raises a ``ParseError`` subclass naming the reason.
+    symbol (a payload that names its own symbol keeps it). Raises a ``ParseError`` subclass
+    naming the reason.
     """
 
 def parse_frames(

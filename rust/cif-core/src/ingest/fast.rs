@@ -138,7 +138,7 @@ impl<'a> Bytes<'a> {
 
 /// Try the exact layouts; `None` means "use the general parser".
 #[inline]
-pub(crate) fn parse_fast(frame: &[u8], recv: i64, symbol_hint: Option<Symbol>) -> Option<Event> {
+pub(crate) fn parse_fast(frame: &[u8], recv: i64) -> Option<Event> {
     let mut p = Bytes { b: frame, i: 0 };
     let event = if p.lit(b"{\"stream\":\"").is_some() {
         let stream = p.plain_str()?;
@@ -152,7 +152,7 @@ pub(crate) fn parse_fast(frame: &[u8], recv: i64, symbol_hint: Option<Symbol>) -
         p.lit(b"}")?;
         ev
     } else {
-        payload(&mut p, symbol_hint, recv)?
+        payload(&mut p, None, recv)?
     };
     (p.i == frame.len()).then_some(event)
 }
@@ -284,7 +284,7 @@ mod tests {
 
     /// Where the fast path answers, it must give exactly the general parser's event.
     fn check_agrees(frame: &[u8]) -> bool {
-        match parse_fast(frame, 1, None) {
+        match parse_fast(frame, 1) {
             Some(ev) => {
                 assert_eq!(
                     parse_general(frame, 1, None).as_ref(),

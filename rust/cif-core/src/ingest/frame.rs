@@ -345,7 +345,8 @@ pub fn parse_frame(
     recv_time_ns: i64,
     symbol_hint: Option<Symbol>,
 ) -> std::result::Result<Event, ParseError> {
-    if let Some(event) = parse_fast(frame, recv_time_ns, symbol_hint) {
+    // The fast path covers only payloads that name their own symbol, so the hint is moot.
+    if let Some(event) = parse_fast(frame, recv_time_ns) {
         return Ok(event);
     }
     parse_general(frame, recv_time_ns, symbol_hint)
@@ -426,11 +427,11 @@ pub(crate) fn parse_general(
                 None => return Err(ParseError::missing("stream", "a combined-stream frame")),
             };
             let sym = stream_symbol(&stream)?;
-            interpret(&mut inner, Some(sym), recv_time_ns)
+            interpret(&mut inner, Some(sym), None, recv_time_ns)
         }
-        Some(_) => interpret(&mut inner, None, recv_time_ns),
+        Some(_) => interpret(&mut inner, None, None, recv_time_ns),
         None if stream.is_some() => Err(ParseError::missing("data", "a combined-stream frame")),
-        None => interpret(&mut top, symbol_hint, recv_time_ns),
+        None => interpret(&mut top, None, symbol_hint, recv_time_ns),
     }
 }
 
@@ -443,8 +444,14 @@ fn set_once<'a>(slot: &mut Option<Val<'a>>, name: &str, v: Val<'a>) -> Result<()
 }
 
 /// Turn a payload's fields into an event. `stream_sym` is the symbol from the stream name
-/// (combined streams) or the caller's hint (raw streams).
-fn interpret(f: &mut Fields<'_>, stream_sym: Option<Symbol>, recv: i64) -> Result<Event> {
+/// (combined streams), which a payload's own `s` must match; `hint` is the caller's symbol
+/// for payloads that carry none (partial depth on a raw stream).
+fn interpret(
+    f: &mut Fields<'_>,
+    stream_sym: Option<Symbol>,
+    hint: Option<Symbol>,
+    recv: i64,
+) -> Result<Event> {
     let kind = match f.get(Key::LowerE) {
         Some(Val::Str(s)) => Some(s.text()?),
         Some(v) => {
@@ -474,7 +481,7 @@ fn interpret(f: &mut Fields<'_>, stream_sym: Option<Symbol>, recv: i64) -> Resul
         }
         None if f.has(Key::LastUpdateId) => {
             let what = "a partial depth message";
-            let symbol = stream_sym.ok_or_else(|| {
+            let symbol = stream_sym.or(hint).ok_or_else(|| {
                 ParseError::missing(
                     "symbol",
                     "a partial depth message on a raw stream (pass the stream's symbol)",
@@ -665,6 +672,16 @@ mod tests {
         assert_eq!(kind(body), ErrorKind::MissingField);
         let hint = Symbol::new("bnbbtc").unwrap();
         assert!(parse_frame(body.as_bytes(), 0, Some(hint)).is_ok());
+    }
+
+    #[test]
+    fn hint_does_not_override_a_payloads_own_symbol() {
+        let raw = &TRADE[TRADE.find(r#"{"e""#).unwrap()..TRADE.len() - 1];
+        let eth = Symbol::new("ethusdt").unwrap();
+        let Event::Trade(t) = parse_frame(raw.as_bytes(), 0, Some(eth)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t.symbol.as_str(), "BTCUSDT");
     }
 
     #[test]

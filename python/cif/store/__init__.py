@@ -1,0 +1,1 @@
+"""Storage: append-only DuckDB tables of everything ingested (history for replay/research)."""

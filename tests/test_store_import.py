@@ -1,0 +1,136 @@
+"""`cif import`: real captures into a real DuckDB file through the Rust batch parser."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from cif._core import parse_capture
+from cif.cli import main
+from cif.ingest.capture import CaptureFormatError, iter_capture
+from cif.ingest.sequence import assign_seq
+from cif.store.importer import import_file
+from cif.store.schema import ensure_schema
+
+
+def test_import_stores_every_event_of_the_capture(
+    duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path
+) -> None:
+    rep = import_file(duckdb_conn, btc_capture)
+    assert rep.errors == {}
+    assert rep.result.inserted == {
+        "trades": 9757,
+        "book_tickers": 28040,
+        "depth_updates": 3451,
+        "depth_snapshots": 1,
+        "depth_levels": rep.result.offered["depth_levels"],
+    }
+    ids = [r[0] for r in duckdb_conn.execute("SELECT trade_id FROM trades ORDER BY seq").fetchall()]
+    assert ids == list(range(ids[0], ids[0] + 9757)), "trade ids consecutive, in seq order"
+    sides = dict(duckdb_conn.execute("SELECT side, count(*) FROM trades GROUP BY side").fetchall())
+    # The capture's own `m` flags, counted straight from the JSON text.
+    text = gzip.decompress(btc_capture.read_bytes())
+    assert sides["sell"] == text.count(b'"m":true')
+    assert sides["buy"] == text.count(b'"m":false')
+    # spot bookTicker has no exchange time: stored as NULL, not as a fake value
+    nulls = duckdb_conn.execute("SELECT count(*) FROM book_tickers WHERE event_ts IS NULL")
+    assert nulls.fetchall()[0][0] == 28040
+    snap = duckdb_conn.execute("SELECT symbol, last_update_id FROM depth_snapshots").fetchall()
+    assert snap == [("BTCUSDT", 50093239218)]
+
+
+def test_reimport_is_a_no_op(duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path) -> None:
+    import_file(duckdb_conn, btc_capture)
+    again = import_file(duckdb_conn, btc_capture)
+    assert set(again.result.inserted.values()) == {0}
+    assert duckdb_conn.execute("SELECT count(*) FROM trades").fetchall()[0][0] == 9757
+
+
+def test_seq_orders_all_events_of_a_symbol_by_arrival(
+    duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path, eth_capture: Path
+) -> None:
+    import_file(duckdb_conn, btc_capture)
+    import_file(duckdb_conn, eth_capture)
+    rows = duckdb_conn.execute(
+        """
+        SELECT symbol, count(*), min(seq), max(seq), count(DISTINCT seq) FROM (
+            SELECT symbol, seq FROM trades UNION ALL SELECT symbol, seq FROM book_tickers
+            UNION ALL SELECT symbol, seq FROM depth_updates
+            UNION ALL SELECT symbol, seq FROM depth_snapshots) GROUP BY symbol ORDER BY symbol
+        """
+    ).fetchall()
+    # Every line of each capture is one event of its symbol: seq is 1..n, dense, unique.
+    assert rows == [("BTCUSDT", 41249, 1, 41249, 41249), ("ETHUSDT", 33618, 1, 33618, 33618)]
+
+
+def test_assign_seq_continues_from_a_start() -> None:
+    frame = (
+        b'1 {"u":5,"s":"AAA","b":"1","B":"1","a":"2","A":"1"}\n'
+        b'2 {"u":5,"s":"BBB","b":"1","B":"1","a":"2","A":"1"}\n'
+        b'3 {"e":"trade","E":1,"s":"AAA","t":1,"p":"1","q":"1","T":1,"m":true}\n'
+    )
+    batch = parse_capture(frame)
+    seq = assign_seq(batch, {0: 10})
+    assert seq["book_tickers"].tolist() == [10, 1]
+    assert seq["trades"].tolist() == [11]
+
+
+def test_levels_are_stored_in_exchange_order(
+    duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path
+) -> None:
+    import_file(duckdb_conn, btc_capture)
+    batch = parse_capture(gzip.decompress(btc_capture.read_bytes()))
+    snap = batch.depth_snapshots
+    lv = batch.levels
+    start, end = int(snap["level_start"][0]), int(snap["level_end"][0])
+    stored = duckdb_conn.execute(
+        "SELECT side, price, qty FROM depth_levels WHERE source = 'snapshot' ORDER BY pos"
+    ).fetchall()
+    expected_side = np.where(lv["side"][start:end] > 0, "bid", "ask")
+    assert [r[0] for r in stored] == expected_side.tolist()
+    assert [r[1] for r in stored] == lv["price"][start:end].tolist()
+
+
+def test_cli_import_prints_a_summary(
+    tmp_path: Path, btc_capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "cli.duckdb"
+    assert main(["import", str(btc_capture), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "trades 9757/9757 new" in out
+    assert "BTCUSDT" in out
+    with duckdb.connect(str(db)) as con:
+        ensure_schema(con)
+        assert con.execute("SELECT count(*) FROM trades").fetchall()[0][0] == 9757
+
+
+def test_cli_import_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    assert main(["import", str(tmp_path / "nope.gz"), "--db", str(tmp_path / "x.duckdb")]) == 2
+
+
+def test_import_counts_and_skips_bad_lines(
+    duckdb_conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(
+        b'1 {"e":"trade","E":1,"s":"AAA","t":1,"p":"1","q":"1","T":1,"m":true}\n'
+        b"2 {not json\n"
+        b'3 {"e":"kline","E":1}\n'
+        b'4 {"e":"trade","E":1,"s":"AAA","t":2,"p":"-1","q":"1","T":1,"m":true}\n'
+        b'5 {"e":"trade","E":2,"s":"AAA","t":3,"p":"2","q":"1","T":2,"m":false}\n'
+    )
+    rep = import_file(duckdb_conn, path)
+    assert rep.errors == {"malformed_frame": 1, "unknown_event": 1, "invalid_value": 1}
+    ids = duckdb_conn.execute("SELECT trade_id FROM trades ORDER BY trade_id").fetchall()
+    assert ids == [(1,), (3,)]
+
+
+def test_capture_reader_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.txt"
+    path.write_bytes(b'1 {"a":1}\nnot-a-time {"a":1}\n')
+    with pytest.raises(CaptureFormatError, match=r"c\.txt:2"):
+        list(iter_capture(path))
