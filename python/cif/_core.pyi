@@ -52,7 +52,13 @@ class WrongType(ParseError):
     """A field has the wrong JSON type (e.g. a number where Binance sends a decimal string)."""
 
 class InvalidValue(ParseError):
-    """A value is out of range: negative, non-finite, too large, or not a plain decimal."""
+    """A value is out of range or inconsistent.
+
+    Negative, non-finite, too large, or not a plain decimal; a zero trade price or quantity
+    or a zero level price (level quantities and bookTicker fields may be 0); a symbol that
+    is empty, too long or contains whitespace, ``@``, ``/`` or ``"``; a payload symbol that
+    differs from its stream name's; a stream name without ``@<type>``.
+    """
 
 class UnknownEvent(ParseError):
     """Well-formed JSON whose event type cif does not know."""
@@ -142,7 +148,8 @@ class DepthUpdate:
 class DepthSnapshot:
     """A full or partial book: REST ``/api/v3/depth`` or ``<symbol>@depth<N>`` streams.
 
-    Neither source carries an exchange time, so ``event_time_ms`` is ``None``.
+    Binance spot sends no exchange time with either, so ``event_time_ms`` is ``None`` unless
+    the payload has an ``E`` field.
     """
 
     @property
@@ -203,8 +210,9 @@ _Event: TypeAlias = Trade | AggTrade | DepthUpdate | DepthSnapshot | BookTicker 
 class FrameBatch:
     """Columnar result of a batch parse: one table per event kind, NumPy columns.
 
-    Every table has a ``frame`` column (int64 index of the source frame in the batch) and,
-    except ``shutdowns``, a ``symbol`` column (int32 code into ``symbols``). Integer ids and
+    Every event table has a ``frame`` column (int64 index of the source frame in the batch)
+    and, except ``shutdowns``, a ``symbol`` column (int32 code into ``symbols``, which lists
+    the canonical upper-case symbols in order of first appearance). Integer ids and
     times are int64; prices and quantities float64; ``side`` is int8 (+1 buy, -1 sell).
     ``event_time_ms`` is -1 where the source has no exchange time (bookTicker, snapshots).
 
@@ -251,9 +259,7 @@ class FrameBatch:
     def counts(self) -> dict[str, int]: ...
     def __len__(self) -> int: ...
 
-def parse_frame(
-    frame: bytes, recv_time_ns: int | None = None, symbol: str | None = None
-) -> _Event:
+def parse_frame(frame: bytes, recv_time_ns: int | None = None, symbol: str | None = None) -> _Event:
     """Parse one WebSocket text frame (combined ``{"stream","data"}`` or raw payload).
 
     ``recv_time_ns`` defaults to the current wall-clock time. ``symbol`` is needed only for

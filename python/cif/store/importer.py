@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                 f"skipped lines: {errs}"
             )
         print(f"\n{db}:")
-        print(f"{'symbol':<10} {'trades':>8} {'tickers':>8} {'diffs':>6}  first trade (UTC)    last trade")
+        header = f"{'symbol':<10} {'trades':>8} {'tickers':>8} {'diffs':>6}"
+        print(f"{header}  first trade (UTC)    last trade")
         for sym, n_t, n_b, n_d, first, last in summary(con):
             print(f"{sym:<10} {n_t:>8} {n_b:>8} {n_d:>6}  {first}  {last}")
     return 0

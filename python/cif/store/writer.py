@@ -64,7 +64,10 @@ def _level_rows(batch: FrameBatch, symbols: NDArray[np.object_]) -> dict[str, ND
     owner_sym = np.concatenate([upd["symbol"], snap["symbol"]])
     owner_id = np.concatenate([upd["final_update_id"], snap["last_update_id"]])
     owner_src = np.concatenate(
-        [np.full(len(upd["frame"]), "diff", dtype=object), np.full(len(snap["frame"]), "snapshot", dtype=object)]
+        [
+            np.full(len(upd["frame"]), "diff", dtype=object),
+            np.full(len(snap["frame"]), "snapshot", dtype=object),
+        ]
     )
     n_levels = len(lv["price"])
     idx = np.arange(n_levels, dtype=np.int64)

@@ -390,17 +390,25 @@ impl<'a> Cursor<'a> {
             cur.skip_ws();
             let price = cur.level_decimal(field, what, &level_err)?;
             cur.skip_ws();
-            if cur.peek() != Some(b',') {
-                return Err(level_err("a level with fewer than 2 entries"));
+            match cur.peek() {
+                Some(b',') => cur.pos += 1,
+                Some(b']') => return Err(level_err("a level with fewer than 2 entries")),
+                _ => return Err(cur.error("',' in a price level")),
             }
-            cur.pos += 1;
             cur.skip_ws();
             let qty = cur.level_decimal(field, what, &level_err)?;
             cur.skip_ws();
-            if cur.peek() != Some(b']') {
-                return Err(level_err("a level with more than 2 entries"));
+            match cur.peek() {
+                Some(b']') => cur.pos += 1,
+                Some(b',') => {
+                    // Syntax first: a broken third element is a malformed frame.
+                    cur.pos += 1;
+                    cur.skip_ws();
+                    cur.value(1)?;
+                    return Err(level_err("a level with more than 2 entries"));
+                }
+                _ => return Err(cur.error("']' closing a price level")),
             }
-            cur.pos += 1;
             if price <= 0.0 {
                 return Err(ParseError::invalid(format!(
                     "level price in `{field}` of {what} must be positive, got {price}"
