@@ -31,7 +31,9 @@ import cif._core as core
 from cif.ingest.capture import iter_capture, read_capture_bytes
 from reference import binance_ref as ref
 
-MIN_SPEEDUP = 10.0
+# Measured 50× on the 2-core dev machine (2.99 M vs 59.5 k frames/s); 20× leaves room for
+# noise while still catching a real regression of the Rust path.
+MIN_SPEEDUP = 20.0
 SYMBOL = "BTCUSDT"
 GROUP = "parse_frames: every frame of the btc capture"
 

@@ -154,7 +154,7 @@ impl<'a> Cursor<'a> {
                     escaped: false,
                 });
             }
-            if c == b'\\' || c < 0x20 || c >= 0x80 {
+            if c == b'\\' || !(0x20..0x80).contains(&c) {
                 break;
             }
             self.pos += 1;
