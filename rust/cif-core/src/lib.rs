@@ -5,8 +5,10 @@
 //!
 //! - [`ingest`]: Binance WebSocket frames and REST bodies → normalized events, one at a
 //!   time or into columnar batches.
+//! - [`book`]: the local order book kept in sync by Binance's snapshot + diff procedure.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod book;
 pub mod ingest;

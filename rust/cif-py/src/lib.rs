@@ -5,12 +5,14 @@
 
 use pyo3::prelude::*;
 
+mod book;
 mod ingest;
 
-/// The Rust core of cif: Binance message parsing and normalization.
+/// The Rust core of cif: Binance message parsing and normalization, the local order book.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     ingest::register(m)?;
+    book::register(m)?;
     Ok(())
 }
