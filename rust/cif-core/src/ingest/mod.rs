@@ -5,6 +5,7 @@
 //! - [`rest`]: REST response bodies (depth snapshot, historical trades).
 //! - [`batch`]: many frames into columnar tables in one call.
 //! - [`error`]: the typed parse error.
+//! - [`trade_gaps`]: trade-id continuity (gap detection, in-order release after backfill).
 
 pub mod batch;
 pub mod decimal;
@@ -15,6 +16,7 @@ pub mod frame;
 mod json;
 pub mod rest;
 pub mod symbol;
+pub mod trade_gaps;
 
 pub use batch::{parse_capture, parse_frames, FrameBatch};
 pub use error::{ErrorKind, ParseError};
@@ -24,3 +26,4 @@ pub use events::{
 pub use frame::parse_frame;
 pub use rest::{parse_rest_depth, parse_rest_trades};
 pub use symbol::Symbol;
+pub use trade_gaps::{Released, SequencerStats, TradeSequencer};

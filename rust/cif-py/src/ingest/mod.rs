@@ -5,10 +5,12 @@ use pyo3::prelude::*;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod parse;
+pub(crate) mod trade_gaps;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     events::register(m)?;
     parse::register(m)?;
+    trade_gaps::register(m)?;
     Ok(())
 }
