@@ -15,6 +15,7 @@ from collections.abc import Sequence
 #: subcommand name -> (module, one-line help). Modules are imported only when listed here.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("cif.store.importer", "load capture files into DuckDB"),
+    "sim": ("cif.sim.cli", "run the Binance-compatible exchange simulator"),
 }
 
 
