@@ -324,90 +324,61 @@ class SymbolMarket:
                     sign = 1 if u2[j] < 0.5 else -1
                 remaining = taker_lots[j]
                 nsplit = split[j]
+                # A buy sweeps the asks upwards, a sell the bids downwards.
                 if sign > 0:
-                    if ba > ask_ceiling:
+                    levels, chg, tick, step, limit, m_text = (
+                        asks,
+                        chg_a,
+                        ba,
+                        1,
+                        ask_ceiling,
+                        "false",
+                    )
+                else:
+                    levels, chg, tick, step, limit, m_text = bids, chg_b, bb, -1, bid_floor, "true"
+                if (tick > limit) if step > 0 else (tick < limit):
+                    continue
+                uid += 1
+                maker = sign < 0
+                while remaining > 0 and ((tick <= limit) if step > 0 else (tick >= limit)):
+                    q = levels[tick - lo]
+                    if not q:
+                        tick += step
                         continue
-                    uid += 1
-                    maker = False
-                    tick = ba
-                    while remaining > 0 and tick <= ask_ceiling:
-                        q = asks[tick - lo]
-                        if not q:
-                            tick += 1
-                            continue
-                        take = q if q < remaining else remaining
-                        remaining -= take
-                        asks[tick - lo] = q - take
-                        chg_a[tick] = q - take
-                        first = tid
-                        parts = nsplit if nsplit < take else take
-                        base, extra = divmod(take, parts)
-                        p8 = tick * tick8
-                        for k in range(parts):
-                            lots = base + (1 if k < extra else 0)
-                            st_ids.append(tid)
-                            st_px.append(p8)
-                            st_qty.append(lots * step8)
-                            st_time.append(t_ms)
-                            st_maker.append(maker)
-                            if want_trades:
-                                trades_out.append(
-                                    f'{{"e":"trade","E":{t_ms},"s":"{sym}","t":{tid},'
-                                    f'"p":"{price(tick)}","q":"{qty_text(lots)}","T":{t_ms},'
-                                    f'"m":false,"M":true}}'.encode()
-                                )
-                            tid += 1
-                        n_trades += parts
-                        if want_agg:
-                            agg_out.append(
-                                f'{{"e":"aggTrade","E":{t_ms},"s":"{sym}","a":{aid},'
-                                f'"p":"{price(tick)}","q":"{qty_text(take)}","f":{first},'
-                                f'"l":{tid - 1},"T":{t_ms},"m":false,"M":true}}'.encode()
+                    take = q if q < remaining else remaining
+                    remaining -= take
+                    levels[tick - lo] = q - take
+                    chg[tick] = q - take
+                    first = tid
+                    parts = nsplit if nsplit < take else take
+                    base, extra = divmod(take, parts)
+                    p8 = tick * tick8
+                    for k in range(parts):
+                        lots = base + (1 if k < extra else 0)
+                        st_ids.append(tid)
+                        st_px.append(p8)
+                        st_qty.append(lots * step8)
+                        st_time.append(t_ms)
+                        st_maker.append(maker)
+                        if want_trades:
+                            trades_out.append(
+                                f'{{"e":"trade","E":{t_ms},"s":"{sym}","t":{tid},'
+                                f'"p":"{price(tick)}","q":"{qty_text(lots)}","T":{t_ms},'
+                                f'"m":{m_text},"M":true}}'.encode()
                             )
-                        aid += 1
+                        tid += 1
+                    n_trades += parts
+                    if want_agg:
+                        agg_out.append(
+                            f'{{"e":"aggTrade","E":{t_ms},"s":"{sym}","a":{aid},'
+                            f'"p":"{price(tick)}","q":"{qty_text(take)}","f":{first},'
+                            f'"l":{tid - 1},"T":{t_ms},"m":{m_text},"M":true}}'.encode()
+                        )
+                    aid += 1
+                if sign > 0:
                     while ba <= ask_ceiling and not asks[ba - lo]:
                         ba += 1
                 else:
-                    if bb < bid_floor:
-                        continue
-                    uid += 1
-                    maker = True
-                    tick = bb
-                    while remaining > 0 and tick >= bid_floor:
-                        q = bids[tick - lo]
-                        if not q:
-                            tick -= 1
-                            continue
-                        take = q if q < remaining else remaining
-                        remaining -= take
-                        bids[tick - lo] = q - take
-                        chg_b[tick] = q - take
-                        first = tid
-                        parts = nsplit if nsplit < take else take
-                        base, extra = divmod(take, parts)
-                        p8 = tick * tick8
-                        for k in range(parts):
-                            lots = base + (1 if k < extra else 0)
-                            st_ids.append(tid)
-                            st_px.append(p8)
-                            st_qty.append(lots * step8)
-                            st_time.append(t_ms)
-                            st_maker.append(maker)
-                            if want_trades:
-                                trades_out.append(
-                                    f'{{"e":"trade","E":{t_ms},"s":"{sym}","t":{tid},'
-                                    f'"p":"{price(tick)}","q":"{qty_text(lots)}","T":{t_ms},'
-                                    f'"m":true,"M":true}}'.encode()
-                                )
-                            tid += 1
-                        n_trades += parts
-                        if want_agg:
-                            agg_out.append(
-                                f'{{"e":"aggTrade","E":{t_ms},"s":"{sym}","a":{aid},'
-                                f'"p":"{price(tick)}","q":"{qty_text(take)}","f":{first},'
-                                f'"l":{tid - 1},"T":{t_ms},"m":true,"M":true}}'.encode()
-                            )
-                        aid += 1
                     while bb >= bid_floor and not bids[bb - lo]:
                         bb -= 1
             elif kind == 1:
