@@ -3,24 +3,10 @@
 //! bookTicker with `u <= L` (bookTicker is pushed on every L1 change, so that ticker is the
 //! L1 state at L).
 
-use std::io::Read;
-use std::path::PathBuf;
-
 use cif_core::book::{DiffOutcome, LocalBook, SnapshotOutcome};
 use cif_core::ingest::{parse_capture, DepthSnapshot, DepthUpdate, Level, Symbol};
 
-fn capture(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("CIF_DATA_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/binance"),
-        PathBuf::from,
-    );
-    let file = std::fs::File::open(dir.join(name)).expect("real capture (shared/data/binance)");
-    let mut text = Vec::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_end(&mut text)
-        .expect("gzip");
-    text
-}
+include!("support/capture.rs");
 
 fn levels(b: &cif_core::ingest::FrameBatch, start: i64, end: i64) -> (Vec<Level>, Vec<Level>) {
     let mut bids = Vec::new();
@@ -40,7 +26,7 @@ fn levels(b: &cif_core::ingest::FrameBatch, start: i64, end: i64) -> (Vec<Level>
 }
 
 fn check(name: &str, symbol: &str) -> (usize, usize) {
-    let b = parse_capture(&capture(name));
+    let b = parse_capture(&capture_text(name));
     assert!(b.errors.frame.is_empty());
     let sym = Symbol::new(symbol).unwrap();
     let snap_frame = b.depth_snapshots.frame[0];

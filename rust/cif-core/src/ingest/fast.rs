@@ -257,28 +257,18 @@ fn depth(p: &mut Bytes<'_>, sym: Option<Symbol>, recv: i64) -> Option<DepthUpdat
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-    use std::path::PathBuf;
-
     use super::*;
     use crate::ingest::frame::parse_general;
 
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/capture.rs"
+    ));
+
     fn capture_frames(name: &str) -> Vec<Vec<u8>> {
-        let dir = std::env::var_os("CIF_DATA_DIR").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/binance"),
-            PathBuf::from,
-        );
-        let file = std::fs::File::open(dir.join(name)).expect("real capture (shared/data/binance)");
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(file)
-            .read_to_end(&mut text)
-            .expect("gzip");
-        text.split(|&b| b == b'\n')
-            .filter_map(|l| {
-                l.iter()
-                    .position(|&b| b == b' ')
-                    .map(|p| l[p + 1..].to_vec())
-            })
+        capture_payloads(&capture_text(name))
+            .into_iter()
+            .map(<[u8]>::to_vec)
             .collect()
     }
 
