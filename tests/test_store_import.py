@@ -134,3 +134,46 @@ def test_capture_reader_names_the_bad_line(tmp_path: Path) -> None:
     path.write_bytes(b'1 {"a":1}\nnot-a-time {"a":1}\n')
     with pytest.raises(CaptureFormatError, match=r"c\.txt:2"):
         list(iter_capture(path))
+
+
+def _level_owner_mismatches(con: duckdb.DuckDBPyConnection) -> int:
+    """Levels whose seq differs from their owning diff's or snapshot's (or have no owner)."""
+    rows = con.execute(
+        """
+        SELECT count(*) FROM depth_levels l
+        LEFT JOIN depth_updates d
+          ON l.source = 'diff' AND d.symbol = l.symbol AND d.final_update_id = l.update_id
+        LEFT JOIN depth_snapshots s
+          ON l.source = 'snapshot' AND s.symbol = l.symbol AND s.last_update_id = l.update_id
+        WHERE l.seq IS DISTINCT FROM coalesce(d.seq, s.seq)
+        """
+    ).fetchall()
+    return int(rows[0][0])
+
+
+def test_levels_carry_their_owners_seq(
+    duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path
+) -> None:
+    import_file(duckdb_conn, btc_capture)
+    assert _level_owner_mismatches(duckdb_conn) == 0
+    snap = duckdb_conn.execute(
+        "SELECT DISTINCT seq FROM depth_levels WHERE source = 'snapshot'"
+    ).fetchall()
+    assert snap == duckdb_conn.execute("SELECT seq FROM depth_snapshots").fetchall()
+
+
+def test_files_from_before_level_seq_are_upgraded(
+    duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path
+) -> None:
+    import_file(duckdb_conn, btc_capture)
+    # A file written by the previous schema: depth_levels without seq.
+    duckdb_conn.execute("ALTER TABLE depth_levels DROP COLUMN seq")
+    ensure_schema(duckdb_conn)
+    assert _level_owner_mismatches(duckdb_conn) == 0
+    nullable = duckdb_conn.execute(
+        "SELECT is_nullable FROM information_schema.columns "
+        "WHERE table_name = 'depth_levels' AND column_name = 'seq'"
+    ).fetchall()
+    assert nullable == [("NO",)]
+    again = import_file(duckdb_conn, btc_capture)  # the upgraded file keeps working
+    assert set(again.result.inserted.values()) == {0}

@@ -14,12 +14,15 @@ from collections.abc import Sequence
 
 #: subcommand name -> (module, one-line help). Modules are imported only when listed here.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "live": ("cif.live.cli", "ingest Binance (or the simulator) into Redis and DuckDB"),
     "import": ("cif.store.importer", "load capture files into DuckDB"),
     "sim": ("cif.sim.cli", "run the Binance-compatible exchange simulator"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``cif`` parser; ``only`` imports just that subcommand's module (a subcommand then
+    starts without importing, or depending on, the others)."""
     parser = argparse.ArgumentParser(
         prog="cif", description="Crypto Impact Forecaster: Binance ticks to forecasts."
     )
@@ -31,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sub_parser)
@@ -39,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level,

@@ -1,8 +1,10 @@
 """DuckDB schema of the event history.
 
 Times: ``ts`` and ``event_ts`` are exchange milliseconds, ``recv_ts_ns`` local receive
-nanoseconds. ``seq`` is the per-symbol ingest sequence (see ``cif.ingest.sequence``).
-Primary keys make re-imports and re-sent events no-ops (rows are inserted with
+nanoseconds. ``seq`` is the per-symbol ingest sequence (see ``cif.ingest.sequence``); every
+table has it (a depth level carries its diff's or snapshot's), and a symbol's ``seq`` only
+grows as rows are stored, which is what lets ``cif.store.segments`` seal history by ``seq``
+ranges. Primary keys make re-imports and re-sent events no-ops (rows are inserted with
 ``INSERT OR IGNORE``).
 """
 
@@ -61,7 +63,7 @@ DDL: tuple[str, ...] = (
     )
     """,
     # Levels of diffs ('diff', keyed by final_update_id) and snapshots ('snapshot', keyed by
-    # last_update_id); pos keeps the exchange's order within an event.
+    # last_update_id); pos keeps the exchange's order within an event; seq is the owner's.
     """
     CREATE TABLE IF NOT EXISTS depth_levels (
         symbol VARCHAR NOT NULL,
@@ -71,6 +73,7 @@ DDL: tuple[str, ...] = (
         side VARCHAR NOT NULL CHECK (side IN ('bid', 'ask')),
         price DOUBLE NOT NULL,
         qty DOUBLE NOT NULL,
+        seq BIGINT NOT NULL,
         PRIMARY KEY (symbol, source, update_id, pos)
     )
     """,
@@ -86,13 +89,69 @@ TABLES: tuple[str, ...] = (
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables that do not exist yet (idempotent)."""
+    """Create the tables that do not exist yet and upgrade older files (idempotent)."""
     for statement in DDL:
         con.execute(statement)
+    _add_level_seq(con)
+
+
+def _nullable_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, bool]:
+    """Column name -> whether it accepts NULL."""
+    rows = con.execute(
+        """
+        SELECT column_name, is_nullable FROM information_schema.columns
+        WHERE table_catalog = current_database() AND table_schema = current_schema()
+          AND table_name = ?
+        """,
+        [table],
+    ).fetchall()
+    return {str(name): nullable == "YES" for name, nullable in rows}
+
+
+def _add_level_seq(con: duckdb.DuckDBPyConnection) -> None:
+    """Give ``depth_levels`` of files written before it had ``seq`` their owners' ``seq``.
+
+    Three idempotent steps (DuckDB cannot add the NOT NULL constraint in the transaction
+    that filled the column), so an interrupted upgrade is completed by the next call.
+    """
+    cols = _nullable_columns(con, "depth_levels")
+    if cols.get("seq") is False:
+        return
+    if "seq" not in cols:
+        con.execute("ALTER TABLE depth_levels ADD COLUMN seq BIGINT")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            """
+            UPDATE depth_levels SET seq = d.seq FROM depth_updates d
+            WHERE depth_levels.seq IS NULL AND depth_levels.source = 'diff'
+              AND d.symbol = depth_levels.symbol AND d.final_update_id = depth_levels.update_id
+            """
+        )
+        con.execute(
+            """
+            UPDATE depth_levels SET seq = s.seq FROM depth_snapshots s
+            WHERE depth_levels.seq IS NULL AND depth_levels.source = 'snapshot'
+              AND s.symbol = depth_levels.symbol AND s.last_update_id = depth_levels.update_id
+            """
+        )
+        orphans = con.execute("SELECT count(*) FROM depth_levels WHERE seq IS NULL").fetchall()
+        if orphans[0][0]:
+            # Levels are written with their owner in one transaction, so this is a damaged
+            # file: refuse rather than invent a seq.
+            raise RuntimeError(
+                f"{orphans[0][0]} depth_levels rows have no owning diff or snapshot; "
+                "cannot add their seq"
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("ALTER TABLE depth_levels ALTER COLUMN seq SET NOT NULL")
 
 
 def max_seq_by_symbol(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """The highest stored ``seq`` per symbol, across trade and book tables."""
+    """The highest stored ``seq`` per symbol, across trade and book tables (levels share theirs)."""
     rows = con.execute(
         """
         SELECT symbol, max(seq) FROM (

@@ -36,7 +36,11 @@ class AppendResult:
 NULL_IF_NEGATIVE = frozenset({"event_ts"})
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, cols: Columns) -> tuple[int, int]:
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, cols: Columns) -> tuple[int, int]:
+    """``INSERT OR IGNORE`` one table's columns; returns (rows offered, rows inserted).
+
+    Runs in the caller's transaction. ``event_ts`` values below 0 are stored as NULL.
+    """
     n = len(next(iter(cols.values())))
     if n == 0:
         return 0, 0
@@ -56,13 +60,16 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, cols: Columns) -> tuple[
     return n, int(after) - int(before)
 
 
-def _level_rows(batch: FrameBatch, symbols: NDArray[np.object_]) -> dict[str, NDArray[np.generic]]:
+def _level_rows(
+    batch: FrameBatch, symbols: NDArray[np.object_], seq: Mapping[str, NDArray[np.int64]]
+) -> dict[str, NDArray[np.generic]]:
     """Attach each level row to its owning diff or snapshot (ranges are disjoint)."""
     upd, snap, lv = batch.depth_updates, batch.depth_snapshots, batch.levels
     starts = np.concatenate([upd["level_start"], snap["level_start"]])
     ends = np.concatenate([upd["level_end"], snap["level_end"]])
     owner_sym = np.concatenate([upd["symbol"], snap["symbol"]])
     owner_id = np.concatenate([upd["final_update_id"], snap["last_update_id"]])
+    owner_seq = np.concatenate([seq["depth_updates"], seq["depth_snapshots"]])
     owner_src = np.concatenate(
         [
             np.full(len(upd["frame"]), "diff", dtype=object),
@@ -83,6 +90,7 @@ def _level_rows(batch: FrameBatch, symbols: NDArray[np.object_]) -> dict[str, ND
         "side": np.where(lv["side"] > 0, "bid", "ask").astype(object),
         "price": lv["price"],
         "qty": lv["qty"],
+        "seq": owner_seq[owner] if n_levels else idx,
     }
 
 
@@ -143,13 +151,13 @@ def append_batch(
             "recv_ts_ns": ds["recv_time_ns"],
             "seq": seq["depth_snapshots"],
         },
-        "depth_levels": _level_rows(batch, symbols),
+        "depth_levels": _level_rows(batch, symbols, seq),
     }
     result = AppendResult()
     con.execute("BEGIN TRANSACTION")
     try:
         for name, cols in tables.items():
-            offered, inserted = _insert(con, name, cols)
+            offered, inserted = insert_columns(con, name, cols)
             result.offered[name] = offered
             result.inserted[name] = inserted
         con.execute("COMMIT")

@@ -1,0 +1,1 @@
+"""``cif live``: the running system (today: ingestion; later stages join the same command)."""

@@ -1,0 +1,337 @@
+"""LiveWriter: real parsed events into a real DuckDB file, in batches, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import cif._core as core
+from cif.ingest.capture import iter_capture
+from cif.store.importer import import_file
+from cif.store.live_writer import LiveWriter
+from cif.store.schema import TABLES
+
+#: Generous bound on waits for the writer's own progress; never reached when it works.
+GUARD_S = 10.0
+
+
+def trade(tid: int, sym: str = "BTCUSDT", price: str = "1.5", maker: bool = True) -> core.Trade:
+    frame = {
+        "e": "trade",
+        "E": 1000 + tid,
+        "s": sym,
+        "t": tid,
+        "p": price,
+        "q": "2",
+        "T": 900 + tid,
+        "m": maker,
+        "M": True,
+    }
+    ev = core.parse_frame(json.dumps(frame).encode(), 10_000 + tid)
+    assert isinstance(ev, core.Trade)
+    return ev
+
+
+def ticker(update_id: int, sym: str = "BTCUSDT") -> core.BookTicker:
+    frame = {"u": update_id, "s": sym, "b": "1.0", "B": "3", "a": "1.1", "A": "4"}
+    ev = core.parse_frame(json.dumps(frame).encode(), 20_000 + update_id)
+    assert isinstance(ev, core.BookTicker)
+    return ev
+
+
+def diff(first: int, final: int, sym: str = "BTCUSDT") -> core.DepthUpdate:
+    frame = {
+        "stream": f"{sym.lower()}@depth@100ms",
+        "data": {
+            "e": "depthUpdate",
+            "E": 5000 + final,
+            "s": sym,
+            "U": first,
+            "u": final,
+            "b": [["1.00", "3"], ["0.99", "0"]],
+            "a": [["1.10", "4"]],
+        },
+    }
+    ev = core.parse_frame(json.dumps(frame).encode(), 30_000 + final)
+    assert isinstance(ev, core.DepthUpdate)
+    return ev
+
+
+def snapshot(last_update_id: int, sym: str = "BTCUSDT") -> core.DepthSnapshot:
+    body = {"lastUpdateId": last_update_id, "bids": [["1.00", "5"]], "asks": [["1.10", "6"]]}
+    return core.parse_rest_depth(json.dumps(body).encode(), sym, 40_000)
+
+
+def add_event(w: LiveWriter, ev: object, seq: int) -> None:
+    if isinstance(ev, core.Trade):
+        w.add_trade(ev, seq, False)
+    elif isinstance(ev, core.BookTicker):
+        w.add_book_ticker(ev, seq)
+    elif isinstance(ev, core.DepthUpdate):
+        w.add_depth_update(ev, seq)
+    elif isinstance(ev, core.DepthSnapshot):
+        w.add_depth_snapshot(ev, seq)
+    else:
+        raise TypeError(ev)
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_flush_writes_every_table_with_seq(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path)
+    w.open()
+    w.open()  # idempotent
+    w.add_depth_snapshot(snapshot(100), 1)
+    w.add_book_ticker(ticker(101), 2)
+    w.add_depth_update(diff(101, 103), 3)
+    w.add_trade(trade(7), 4, True)
+    w.add_trade(trade(3, sym="ETHUSDT", maker=False), 1, False)
+    assert w.pending_rows == 1 + 2 + 1 + 1 + 3 + 1 + 1
+
+    inserted = asyncio.run(w.flush())
+
+    assert inserted == 10
+    assert w.pending_rows == 0
+    assert w.stats.rows_written == {
+        "trades": 2,
+        "book_tickers": 1,
+        "depth_updates": 1,
+        "depth_snapshots": 1,
+        "depth_levels": 5,
+    }
+    assert w.stats.flushes == 1
+    assert w.stats.last_flush_wall_ns is not None
+    assert w.last_trade_ids() == {"BTCUSDT": 7, "ETHUSDT": 3}
+    assert w.max_seq() == {"BTCUSDT": 4, "ETHUSDT": 1}
+    w.close()
+
+    assert rows(duckdb_path, "SELECT * FROM trades ORDER BY symbol") == [
+        ("BTCUSDT", 7, 907, 1007, 10_007, 1.5, 2.0, "sell", True, 4),
+        ("ETHUSDT", 3, 903, 1003, 10_003, 1.5, 2.0, "buy", False, 1),
+    ]
+    # spot bookTicker carries no event time: NULL, as imports store it
+    assert rows(duckdb_path, "SELECT * FROM book_tickers") == [
+        ("BTCUSDT", 101, None, 20_101, 1.0, 3.0, 1.1, 4.0, 2)
+    ]
+    assert rows(duckdb_path, "SELECT * FROM depth_updates") == [
+        ("BTCUSDT", 101, 103, 5103, 30_103, 3)
+    ]
+    assert rows(duckdb_path, "SELECT * FROM depth_snapshots") == [("BTCUSDT", 100, 40_000, 1)]
+    levels = rows(
+        duckdb_path,
+        "SELECT source, update_id, pos, side, price, qty, seq FROM depth_levels ORDER BY seq, pos",
+    )
+    assert levels == [
+        ("snapshot", 100, 0, "bid", 1.0, 5.0, 1),
+        ("snapshot", 100, 1, "ask", 1.1, 6.0, 1),
+        ("diff", 103, 0, "bid", 1.0, 3.0, 3),
+        ("diff", 103, 1, "bid", 0.99, 0.0, 3),
+        ("diff", 103, 2, "ask", 1.1, 4.0, 3),
+    ]
+
+
+def test_live_history_equals_imported_history(
+    duckdb_path: Path, tmp_path: Path, btc_capture: Path
+) -> None:
+    lines = list(iter_capture(btc_capture))
+    events = [core.parse_frame(ln.payload, ln.recv_time_ns, symbol="BTCUSDT") for ln in lines]
+    w = LiveWriter(duckdb_path)
+    w.open()
+    for seq, ev in enumerate(events, start=1):  # one event per line: seq = arrival order
+        add_event(w, ev, seq)
+    asyncio.run(w.flush())
+    w.close()
+
+    trades = [ev for ev in events if isinstance(ev, core.Trade)]
+    stored = rows(duckdb_path, "SELECT trade_id, price, side FROM trades ORDER BY seq")
+    assert len(stored) == 9757
+    assert stored == [(t.trade_id, t.price, t.side) for t in trades]
+
+    # The batch importer is the reference: live ingestion must store identical rows.
+    imported = tmp_path / "imported.duckdb"
+    with duckdb.connect(str(imported)) as con:
+        import_file(con, btc_capture)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{duckdb_path}' AS live (READ_ONLY)")
+        con.execute(f"ATTACH '{imported}' AS imp (READ_ONLY)")
+        for table in TABLES:
+            n_live = con.execute(f"SELECT count(*) FROM live.{table}").fetchall()[0][0]
+            n_imp = con.execute(f"SELECT count(*) FROM imp.{table}").fetchall()[0][0]
+            only_live = con.execute(
+                f"SELECT count(*) FROM (FROM live.{table} EXCEPT ALL FROM imp.{table})"
+            ).fetchall()[0][0]
+            assert (table, n_live, only_live) == (table, n_imp, 0)
+
+
+def test_a_resent_trade_is_stored_once(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path)
+    w.open()
+    w.add_trade(trade(1), 1, False)
+    assert asyncio.run(w.flush()) == 1
+    w.add_trade(trade(1), 2, False)
+    w.add_trade(trade(2), 3, False)
+    assert asyncio.run(w.flush()) == 1
+    assert w.stats.duplicates_ignored == 1
+    assert w.stats.rows_written["trades"] == 2
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id, seq FROM trades ORDER BY trade_id") == [
+        (1, 1),
+        (2, 3),
+    ]
+
+
+def test_a_failed_flush_keeps_its_rows_and_a_later_one_writes_them(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path)
+    w.open()
+    w.add_book_ticker(ticker(50), 1)
+    w.add_trade(trade(1), 2, False)
+    # Another connection of this process renames the table away: the writer's INSERT
+    # fails for real, inside its transaction.
+    other = duckdb.connect(str(duckdb_path))
+    try:
+        other.execute("ALTER TABLE trades RENAME TO trades_away")
+        assert asyncio.run(w.flush()) == 0
+        assert w.stats.flush_errors == 1
+        assert w.pending_rows == 2
+        # all or nothing: the ticker of the failed batch was rolled back too
+        assert other.execute("SELECT count(*) FROM book_tickers").fetchall() == [(0,)]
+        w.add_trade(trade(2), 3, False)
+        other.execute("ALTER TABLE trades_away RENAME TO trades")
+    finally:
+        other.close()
+    assert asyncio.run(w.flush()) == 3
+    assert w.pending_rows == 0
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id, seq FROM trades ORDER BY seq") == [(1, 2), (2, 3)]
+    assert rows(duckdb_path, "SELECT update_id FROM book_tickers") == [(50,)]
+
+
+def test_a_full_queue_drops_the_oldest_rows(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path, max_pending_rows=5)
+    w.open()
+    for tid in range(1, 9):
+        w.add_trade(trade(tid), tid, False)
+    assert (w.pending_rows, w.stats.dropped_rows) == (5, 3)
+    # a diff is 1 + 3 level rows: four more trades make room for it
+    w.add_depth_update(diff(10, 12), 9)
+    assert (w.pending_rows, w.stats.dropped_rows) == (5, 7)
+    asyncio.run(w.flush())
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id FROM trades") == [(8,)]
+    assert rows(duckdb_path, "SELECT count(*) FROM depth_levels") == [(3,)]
+
+
+def test_rows_put_back_after_a_failure_are_the_oldest(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path, max_pending_rows=4)
+    w.open()
+    for tid in (1, 2, 3):
+        w.add_trade(trade(tid), tid, False)
+    other = duckdb.connect(str(duckdb_path))
+    try:
+        other.execute("ALTER TABLE trades RENAME TO trades_away")
+        assert asyncio.run(w.flush()) == 0
+        for tid in (4, 5, 6):
+            w.add_trade(trade(tid), tid, False)
+        other.execute("ALTER TABLE trades_away RENAME TO trades")
+    finally:
+        other.close()
+    assert (w.pending_rows, w.stats.dropped_rows) == (4, 2)
+    assert asyncio.run(w.flush()) == 4
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id FROM trades ORDER BY 1") == [(3,), (4,), (5,), (6,)]
+
+
+def test_events_added_during_a_flush_wait_for_the_next(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path)
+    w.open()
+
+    async def go() -> tuple[int, int, int]:
+        w.add_trade(trade(1), 1, False)
+        task = asyncio.create_task(w.flush())
+        # One scheduler turn: the flush takes the queue and waits on the DuckDB thread.
+        await asyncio.sleep(0)
+        assert w.pending_rows == 0
+        w.add_trade(trade(2), 2, False)
+        first = await task
+        queued = w.pending_rows
+        return first, queued, await w.flush()
+
+    assert asyncio.run(go()) == (1, 1, 1)
+    w.close()
+
+
+def test_a_cancelled_flush_requeues_its_rows(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path)
+    w.open()
+
+    async def go() -> int:
+        w.add_trade(trade(1), 1, False)
+        task = asyncio.create_task(w.flush())
+        await asyncio.sleep(0)  # one scheduler turn: the flush is waiting on the thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # whether or not the thread committed them, the rows are queued again
+        return w.pending_rows
+
+    assert asyncio.run(go()) == 1
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id FROM trades") == [(1,)]
+
+
+def test_run_flushes_on_its_own_and_seals_at_the_end(duckdb_path: Path, tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    w = LiveWriter(duckdb_path, history, flush_interval_s=0.02, seal_interval_s=3600)
+    w.open()
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(w.run(stop))
+        w.add_trade(trade(1), 1, False)
+        await asyncio.wait_for(w.wait_for_flushes(1), GUARD_S)
+        assert w.stats.segments_written == 0  # seal interval not reached
+        w.add_trade(trade(2), 2, False)
+        await asyncio.wait_for(w.wait_for_flushes(2), GUARD_S)
+        w.add_trade(trade(3), 3, False)
+        stop.set()
+        await asyncio.wait_for(task, GUARD_S)
+
+    asyncio.run(go())
+    assert w.pending_rows == 0
+    assert w.stats.rows_written["trades"] == 3
+    assert w.stats.segments_written == 1  # the final seal: trades only
+    w.close()
+    assert rows(duckdb_path, "SELECT count(*) FROM trades") == [(3,)]
+    assert len(list(history.glob("trades/date=*/seg-*.parquet"))) == 1
+
+
+def test_a_reopened_writer_resumes_after_the_stored_rows(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path)
+    w.open()
+    w.add_trade(trade(41), 1, False)
+    w.add_book_ticker(ticker(9), 2)
+    w.close()  # flushes what is queued
+    w.close()  # idempotent
+
+    again = LiveWriter(duckdb_path)
+    again.open()
+    assert again.last_trade_ids() == {"BTCUSDT": 41}
+    assert again.max_seq() == {"BTCUSDT": 2}
+    again.close()
+
+
+def test_a_writer_that_is_not_open_refuses_work(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path)
+    with pytest.raises(RuntimeError, match="not open"):
+        w.last_trade_ids()
+    with pytest.raises(RuntimeError, match="not open"):
+        asyncio.run(w.flush())
+    with pytest.raises(ValueError, match="must be > 0"):
+        LiveWriter(duckdb_path, max_pending_rows=0)
