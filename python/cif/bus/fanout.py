@@ -87,8 +87,20 @@ def trade_entry(key: str, trade: Trade, seq: int, backfilled: bool) -> StreamEnt
     )
 
 
-def _levels(levels: tuple[tuple[float, float], ...]) -> str:
-    return json.dumps(levels, separators=(",", ":"))
+Levels = tuple[tuple[float, float], ...]
+_levels_cache: dict[int, tuple[Levels, str]] = {}
+
+
+def _levels(levels: Levels) -> str:
+    """JSON of a depth side; consecutive events share one tuple, encoded once."""
+    cached = _levels_cache.get(id(levels))
+    if cached is not None and cached[0] is levels:
+        return cached[1]
+    text = json.dumps(levels, separators=(",", ":"))
+    if len(_levels_cache) > 1024:
+        _levels_cache.clear()
+    _levels_cache[id(levels)] = (levels, text)
+    return text
 
 
 def book_entry(key: str, ev: BookEvent) -> StreamEntry:

@@ -51,6 +51,13 @@ class BookEventDeriver:
         self.top_k = top_k
         self._last_l1: L1 | None = None
         self._last_update_id = -1
+        # top-k of the book at one update id: between depth diffs (100 ms) every ticker
+        # event carries the same depth, so it is read from the book once.
+        self._top_at = -1
+        self._top: tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] = (
+            (),
+            (),
+        )
 
     def on_ticker(
         self, ticker: BookTicker, seq: int, event_ts: int, book: OrderBook
@@ -86,10 +93,14 @@ class BookEventDeriver:
             return None
         self._last_l1 = l1
         if book.synced:
-            bids, asks = book.top(self.top_k)
             book_u = book.last_update_id
+            if book_u != self._top_at:
+                bids_l, asks_l = book.top(self.top_k)
+                self._top = (tuple(bids_l), tuple(asks_l))
+                self._top_at = book_u
+            bids, asks = self._top
         else:
-            bids, asks, book_u = [], [], 0
+            bids, asks, book_u = (), (), 0
         return BookEvent(
             symbol=self.symbol,
             seq=seq,
@@ -102,6 +113,6 @@ class BookEventDeriver:
             ask_price=l1[2],
             ask_qty=l1[3],
             book_update_id=book_u,
-            bids=tuple(bids),
-            asks=tuple(asks),
+            bids=bids,
+            asks=asks,
         )

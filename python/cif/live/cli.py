@@ -127,6 +127,19 @@ def build_config(args: argparse.Namespace) -> GatewayConfig:
     """The gateway configuration from parsed arguments (``ValueError`` if inconsistent)."""
     if args.flush_interval > 1.0:
         raise ValueError("--flush-interval must be at most 1 s")
+    if not 1 <= args.streams_per_connection <= MAX_STREAMS_PER_CONNECTION:
+        raise ValueError(
+            f"streams per connection must be in 1..{MAX_STREAMS_PER_CONNECTION}, "
+            f"got {args.streams_per_connection}"
+        )
+    if not 1 <= args.depth_limit <= 5000:
+        raise ValueError(f"--depth-limit must be in 1..5000, got {args.depth_limit}")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+    if not 1 <= args.rest_weight_budget <= 6000:
+        raise ValueError(f"--rest-weight-budget must be in 1..6000, got {args.rest_weight_budget}")
+    if args.max_backfill < 0:
+        raise ValueError(f"--max-backfill must be >= 0, got {args.max_backfill}")
     return GatewayConfig(
         symbols=normalize_symbols(args.symbols),
         ws_url=args.exchange_url,
