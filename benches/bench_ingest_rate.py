@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "live"))
 
-from live_testkit import SimProcess  # noqa: E402
+from live_testkit import SimProcess
 
-from cif.ingest.gateway import Gateway, GatewayConfig  # noqa: E402
+from cif.ingest.gateway import Gateway, GatewayConfig
 
 
 def _flush_redis(url: str) -> None:
