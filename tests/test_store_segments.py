@@ -11,41 +11,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import cif._core as core
 from cif.store import segments
 from cif.store.live_writer import LiveWriter
 from cif.store.schema import TABLES
+from event_builders import diff, ticker, trade
 
 SUBPROCESS_TIMEOUT_S = 60.0
-
-
-def trade(tid: int, sym: str = "BTCUSDT") -> core.Trade:
-    frame = {"e": "trade", "E": tid, "s": sym, "t": tid, "p": "1.5", "q": "2", "T": tid, "m": True}
-    ev = core.parse_frame(json.dumps(frame).encode(), 10_000 + tid)
-    assert isinstance(ev, core.Trade)
-    return ev
-
-
-def diff(final: int, sym: str = "BTCUSDT") -> core.DepthUpdate:
-    frame = {
-        "e": "depthUpdate",
-        "E": final,
-        "s": sym,
-        "U": final,
-        "u": final,
-        "b": [["1.00", "3"]],
-        "a": [["1.10", "4"], ["1.20", "0"]],
-    }
-    ev = core.parse_frame(json.dumps(frame).encode(), 30_000 + final)
-    assert isinstance(ev, core.DepthUpdate)
-    return ev
-
-
-def ticker(update_id: int, sym: str = "BTCUSDT") -> core.BookTicker:
-    frame = {"u": update_id, "s": sym, "b": "1.0", "B": "3", "a": "1.1", "A": "4"}
-    ev = core.parse_frame(json.dumps(frame).encode(), 20_000 + update_id)
-    assert isinstance(ev, core.BookTicker)
-    return ev
 
 
 def fill(w: LiveWriter, first_seq: int, n: int) -> None:
@@ -53,7 +24,7 @@ def fill(w: LiveWriter, first_seq: int, n: int) -> None:
     for i in range(n):
         seq = first_seq + 3 * i
         w.add_trade(trade(seq), seq, False)
-        w.add_depth_update(diff(seq + 1), seq + 1)
+        w.add_depth_update(diff(seq + 1, seq + 1), seq + 1)
         w.add_book_ticker(ticker(seq + 2), seq + 2)
         w.add_trade(trade(first_seq + i, sym="ETHUSDT"), first_seq + i, False)
 

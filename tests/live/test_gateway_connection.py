@@ -35,6 +35,20 @@ pytestmark = pytest.mark.timeout(120)
 SYNTHETIC = ["--synthetic", "--symbols", "btcusdt", "--rate", "1000", "--seed", "21"]
 
 
+def _local_config(port: int, tmp_path: Path, **kw: Any) -> GatewayConfig:
+    """btcusdt from an exchange on ``port``, DuckDB only."""
+    return GatewayConfig(
+        symbols=["btcusdt"],
+        ws_url=f"ws://127.0.0.1:{port}",
+        rest_url=f"http://127.0.0.1:{port}",
+        redis_url=None,
+        db_path=tmp_path / "live.duckdb",
+        history_dir=None,
+        flush_interval_s=0.2,
+        **kw,
+    )
+
+
 def test_pings_are_answered_and_the_connection_kept(tmp_path: Path) -> None:
     flags = [*SYNTHETIC, "--ping-interval", "0.05", "--pong-timeout", "1.0"]
     with sim_process(flags, tmp_path) as sim:
@@ -58,15 +72,7 @@ def test_pings_are_answered_and_the_connection_kept(tmp_path: Path) -> None:
 def test_gateway_started_first_retries_until_the_exchange_is_up(tmp_path: Path) -> None:
     port = free_port()
     sim = SimProcess(SYNTHETIC, tmp_path / "sim.log", port)
-    cfg = GatewayConfig(
-        symbols=["btcusdt"],
-        ws_url=f"ws://127.0.0.1:{port}",
-        rest_url=f"http://127.0.0.1:{port}",
-        redis_url=None,
-        db_path=tmp_path / "live.duckdb",
-        history_dir=None,
-        flush_interval_s=0.2,
-    )
+    cfg = _local_config(port, tmp_path)
 
     async def scenario() -> dict[str, Any]:
         async with running_gateway(cfg) as gw:
@@ -124,16 +130,7 @@ def test_bad_frames_are_counted_skipped_and_the_feed_goes_on(tmp_path: Path) -> 
     async def scenario() -> dict[str, Any]:
         async with serve(exchange, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            cfg = GatewayConfig(
-                symbols=["btcusdt"],
-                ws_url=f"ws://127.0.0.1:{port}",
-                rest_url=f"http://127.0.0.1:{port}",
-                redis_url=None,
-                db_path=tmp_path / "live.duckdb",
-                history_dir=None,
-                flush_interval_s=0.2,
-                watchdog_s=60.0,
-            )
+            cfg = _local_config(port, tmp_path, watchdog_s=60.0)
             async with running_gateway(cfg) as gw:
                 await until(gw, lambda: gw.symbols["BTCUSDT"].stats.trades == 10, "the good trades")
                 await until(gw, lambda: gw.control_replies == 1, "the request reply")

@@ -9,7 +9,7 @@ import json
 import pytest
 from sim_testkit import http_get, run
 
-from cif.sim.rest import depth_weight
+from cif.ingest.endpoints import depth_weight
 from cif.sim.server import ServerConfig, SimServer
 from cif.sim.synthetic import SyntheticSource
 

@@ -23,6 +23,23 @@ MAX_URL_CHARS = 4000
 STREAM_SUFFIXES: tuple[str, ...] = ("@trade", "@depth@100ms", "@bookTicker")
 
 
+#: Binance's spot request-weight limit per IP and minute.
+WEIGHT_LIMIT_1M = 6000
+#: Weight of ``GET /api/v3/historicalTrades``.
+HISTORICAL_TRADES_WEIGHT = 25
+
+
+def depth_weight(limit: int) -> int:
+    """Binance's weight of ``GET /api/v3/depth`` for ``limit`` levels."""
+    if limit <= 100:
+        return 5
+    if limit <= 500:
+        return 25
+    if limit <= 1000:
+        return 50
+    return 250
+
+
 def normalize_symbols(text: str | Sequence[str]) -> list[str]:
     """``"BTCUSDT, ethusdt"`` -> ``["btcusdt", "ethusdt"]``: lower case, deduplicated, in order.
 

@@ -21,26 +21,12 @@ import httpx
 
 from cif._core import DepthSnapshot, Trade, parse_rest_depth, parse_rest_trades
 from cif.ingest.backoff import Backoff
+from cif.ingest.endpoints import HISTORICAL_TRADES_WEIGHT, WEIGHT_LIMIT_1M, depth_weight
 
 log = logging.getLogger(__name__)
 
-#: Binance's spot request-weight limit per minute.
-WEIGHT_LIMIT_1M = 6000
-#: Weight of GET /api/v3/historicalTrades.
-HISTORICAL_TRADES_WEIGHT = 25
 #: Most trades one historicalTrades request returns.
 MAX_TRADES_PER_REQUEST = 1000
-
-
-def depth_weight(limit: int) -> int:
-    """Binance's weight of ``GET /api/v3/depth`` for ``limit``."""
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    if limit <= 1000:
-        return 50
-    return 250
 
 
 class RestError(Exception):

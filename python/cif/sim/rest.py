@@ -26,12 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from cif.ingest.endpoints import WEIGHT_LIMIT_1M, depth_weight
 from cif.sim.faults import FaultConfig, FaultLog
 from cif.sim.source import MarketSource
 
 log = logging.getLogger("cif.sim.rest")
 
-WEIGHT_LIMIT_1M = 6000
 
 _INT_RE = re.compile(r"^[0-9]{1,20}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9-_.]{1,20}$")
@@ -85,17 +85,6 @@ class WeightLimiter:
 
 def _json(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def depth_weight(limit: int) -> int:
-    """Binance's weight of ``GET /api/v3/depth`` by ``limit``."""
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    if limit <= 1000:
-        return 50
-    return 250
 
 
 class RestApi:
