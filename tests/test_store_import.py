@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from cif._core import parse_capture
+from cif.bus.keys import book_key
 from cif.cli import main
 from cif.ingest.capture import CaptureFormatError, iter_capture
+from cif.ingest.offline import capture_stream_entries
 from cif.ingest.sequence import assign_seq
 from cif.store.importer import import_file
 from cif.store.schema import ensure_schema
@@ -28,6 +30,8 @@ def test_import_stores_every_event_of_the_capture(
         "depth_updates": 3451,
         "depth_snapshots": 1,
         "depth_levels": rep.result.offered["depth_levels"],
+        # Every ticker of this capture changes the top of the book: one book event each.
+        "book_events": 28040,
     }
     ids = [r[0] for r in duckdb_conn.execute("SELECT trade_id FROM trades ORDER BY seq").fetchall()]
     assert ids == list(range(ids[0], ids[0] + 9757)), "trade ids consecutive, in seq order"
@@ -48,6 +52,34 @@ def test_reimport_is_a_no_op(duckdb_conn: duckdb.DuckDBPyConnection, btc_capture
     again = import_file(duckdb_conn, btc_capture)
     assert set(again.result.inserted.values()) == {0}
     assert duckdb_conn.execute("SELECT count(*) FROM trades").fetchall()[0][0] == 9757
+
+
+def test_import_stores_the_book_events_the_gateway_publishes(
+    duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path
+) -> None:
+    import_file(duckdb_conn, btc_capture)
+    entries = capture_stream_entries(btc_capture, "btcusdt")
+    published = [e.fields for e in entries if e.key == book_key("btcusdt")]
+    stored = duckdb_conn.execute(
+        "SELECT seq, update_id, source, bid_price, ask_qty, bids, asks FROM book_events "
+        "ORDER BY seq"
+    ).fetchall()
+    assert len(stored) == len(published) == 28040
+    for row, fields in zip(stored, published, strict=True):
+        assert row == (
+            fields["seq"],
+            fields["update_id"],
+            fields["source"],
+            float(fields["bid_price"]),
+            float(fields["ask_qty"]),
+            fields["bids"],
+            fields["asks"],
+        )
+    # A book event's seq is the one of the ticker that caused it.
+    ticker_seq = duckdb_conn.execute(
+        "SELECT count(*) FROM book_events b JOIN book_tickers t USING (symbol, seq)"
+    ).fetchall()
+    assert ticker_seq[0][0] == 28040
 
 
 def test_seq_orders_all_events_of_a_symbol_by_arrival(

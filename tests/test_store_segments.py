@@ -11,12 +11,32 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cif.ingest.book_events import BookEvent
 from cif.store import segments
 from cif.store.live_writer import LiveWriter
 from cif.store.schema import TABLES
 from event_builders import diff, ticker, trade
 
 SUBPROCESS_TIMEOUT_S = 60.0
+
+
+def book_event(seq: int) -> BookEvent:
+    """The book event a ticker of ``event_builders.ticker`` causes."""
+    return BookEvent(
+        symbol="btcusdt",
+        seq=seq,
+        update_id=seq,
+        event_ts=5000 + seq,
+        recv_ts_ns=20_000 + seq,
+        source="ticker",
+        bid_price=1.0,
+        bid_qty=3.0,
+        ask_price=1.1,
+        ask_qty=4.0,
+        book_update_id=seq - 1,
+        bids=((1.0, 3.0), (0.99, 1.5)),
+        asks=((1.1, 4.0),),
+    )
 
 
 def fill(w: LiveWriter, first_seq: int, n: int) -> None:
@@ -26,6 +46,7 @@ def fill(w: LiveWriter, first_seq: int, n: int) -> None:
         w.add_trade(trade(seq), seq, False)
         w.add_depth_update(diff(seq + 1, seq + 1), seq + 1)
         w.add_book_ticker(ticker(seq + 2), seq + 2)
+        w.add_book_event(book_event(seq + 2))
         w.add_trade(trade(first_seq + i, sym="ETHUSDT"), first_seq + i, False)
 
 
@@ -97,6 +118,7 @@ def test_another_process_reads_the_segments_while_the_writer_holds_the_file(
         "depth_updates": 20,
         "depth_snapshots": 0,
         "depth_levels": 60,
+        "book_events": 20,
     }
     assert seen["ids"] == list(range(1, 60, 3))
 
@@ -107,7 +129,7 @@ def test_a_second_seal_writes_only_the_new_rows(duckdb_path: Path, tmp_path: Pat
     reader = segments.open_history(history)  # before anything is sealed
     try:
         assert counts(reader) == dict.fromkeys(TABLES, 0)
-        assert asyncio.run(w.seal()) == 4
+        assert asyncio.run(w.seal()) == 5
         segments.refresh_history(reader, history)
         assert counts(reader)["trades"] == 10
 
@@ -127,6 +149,7 @@ def test_a_second_seal_writes_only_the_new_rows(duckdb_path: Path, tmp_path: Pat
             "depth_updates": 5,
             "depth_snapshots": 0,
             "depth_levels": 15,
+            "book_events": 5,
         }
         dupes = reader.execute(
             "SELECT count(*) - count(DISTINCT (symbol, trade_id)) FROM trades"
@@ -138,7 +161,7 @@ def test_a_second_seal_writes_only_the_new_rows(duckdb_path: Path, tmp_path: Pat
     finally:
         reader.close()
         w.close()  # its final seal has nothing to add either
-    assert w.stats.segments_written == 5
+    assert w.stats.segments_written == 6
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         assert con.execute("SELECT next_segment, pending_date FROM _seal_state").fetchall() == [
             (3, None)
@@ -176,7 +199,7 @@ def test_an_interrupted_seal_is_redone_identically(tmp_path: Path, crash_after: 
         assert pending is not None
         assert segments.begin_segment(con) == pending  # step 1 again: the same segment
         if crash_after == "write":
-            assert len(segments.write_segment(con, history, pending)) == 4
+            assert len(segments.write_segment(con, history, pending)) == 5
         tmp = segments.segment_path(history, "trades", pending.date, pending.number)
         tmp = tmp.with_name(tmp.name + ".tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -186,11 +209,11 @@ def test_an_interrupted_seal_is_redone_identically(tmp_path: Path, crash_after: 
     ref_db, ref_history = tmp_path / "ref.duckdb", tmp_path / "ref_history"
     write(ref_db, None, 1, 6).close()
     with duckdb.connect(str(ref_db)) as con:
-        assert segments.seal(con, ref_history, date=pending.date) == 4
+        assert segments.seal(con, ref_history, date=pending.date) == 5
 
     w = LiveWriter(db, history)
     w.open()  # finishes the pending segment
-    assert w.stats.segments_written == 4
+    assert w.stats.segments_written == 5
     assert asyncio.run(w.seal()) == 0  # nothing left to seal
     w.close()
 

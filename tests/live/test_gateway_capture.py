@@ -88,6 +88,12 @@ def test_real_btc_capture_lands_whole_in_duckdb_and_redis(
     book_seqs = [int(e[1][b"seq"]) for e in book]
     assert book_seqs == sorted(book_seqs)
     assert len(set(book_seqs)) == len(book_seqs)
+    # DuckDB stores the same book events (the features' input log, for replay and training).
+    with duckdb.connect(str(cfg.db_path), read_only=True) as con:
+        stored = con.execute("SELECT seq, bids, asks FROM book_events ORDER BY seq").fetchall()
+    assert stored == [
+        (int(e[1][b"seq"]), e[1][b"bids"].decode(), e[1][b"asks"].decode()) for e in book
+    ]
 
     # Stopping sealed everything: another reader sees the same trades in the segments.
     with open_history(cfg.history_dir) as hist:  # type: ignore[arg-type]

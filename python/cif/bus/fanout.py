@@ -10,12 +10,10 @@ consumer's ``float()`` gets the exact double back.
 
 from __future__ import annotations
 
-import json
-
 from cif._core import Trade
 from cif.bus.keys import book_key, trades_key
 from cif.bus.stream_writer import StreamEntry
-from cif.ingest.book_events import BookEvent
+from cif.ingest.book_events import BookEvent, Levels, levels_json
 
 #: Field names of a trade entry, in order (documented in the README).
 TRADE_FIELDS = (
@@ -87,7 +85,6 @@ def trade_entry(key: str, trade: Trade, seq: int, backfilled: bool) -> StreamEnt
     )
 
 
-Levels = tuple[tuple[float, float], ...]
 _levels_cache: dict[int, tuple[Levels, str]] = {}
 
 
@@ -96,7 +93,7 @@ def _levels(levels: Levels) -> str:
     cached = _levels_cache.get(id(levels))
     if cached is not None and cached[0] is levels:
         return cached[1]
-    text = json.dumps(levels, separators=(",", ":"))
+    text = levels_json(levels)
     if len(_levels_cache) > 1024:
         _levels_cache.clear()
     _levels_cache[id(levels)] = (levels, text)

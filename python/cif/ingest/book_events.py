@@ -14,11 +14,18 @@ function of the ordered event log, so replay derives the same events.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from cif._core import BookTicker, OrderBook
 
 L1 = tuple[float, float, float, float]
+Levels = tuple[tuple[float, float], ...]
+
+
+def levels_json(levels: Levels) -> str:
+    """A depth side as the JSON text published and stored: ``[[price,qty],...]``."""
+    return json.dumps(levels, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ class EventSink(Protocol):
     def add_book_ticker(self, ticker: BookTicker, seq: int) -> None: ...
     def add_depth_update(self, update: DepthUpdate, seq: int) -> None: ...
     def add_depth_snapshot(self, snapshot: DepthSnapshot, seq: int) -> None: ...
+    def add_book_event(self, event: BookEvent) -> None: ...
 
 
 @dataclass(slots=True)
@@ -237,6 +238,7 @@ class SymbolIngest:
         if event is None:
             return
         self.stats.book_events += 1
+        self._sink.add_book_event(event)
         if self._publish is not None:
             self._publish(book_entry(self._book_key, event))
 

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from cif._core import ERROR_REASONS, parse_capture
+from cif.bus.keys import book_key, trades_key
 from cif.ingest.capture import read_capture_bytes
-from cif.store.writer import AppendResult, append_batch
+from cif.ingest.offline import capture_stream_entries
+from cif.store.schema import ensure_schema, max_seq_by_symbol
+from cif.store.writer import AppendResult, Columns, append_batch, insert_columns
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +51,77 @@ def import_file(con: duckdb.DuckDBPyConnection, path: Path) -> ImportReport:
             log.warning(
                 "%s:%d skipped (%s): %s", path, int(frames[i]) + 1, reason, batch.error_messages[i]
             )
+    ensure_schema(con)
+    seq_before = max_seq_by_symbol(con)
     result = append_batch(con, batch)
+    offered = inserted = 0
+    for symbol in batch.symbols:
+        n_off, n_ins = _append_book_events(con, path, symbol, seq_before.get(symbol, 0))
+        offered += n_off
+        inserted += n_ins
+    result.offered["book_events"] = offered
+    result.inserted["book_events"] = inserted
     return ImportReport(path=path, lines=batch.n_frames, result=result, errors=errors)
+
+
+def _append_book_events(
+    con: duckdb.DuckDBPyConnection, path: Path, symbol: str, seq_before: int
+) -> tuple[int, int]:
+    """Derive the file's book events the way the gateway does and store them.
+
+    The gateway's per-symbol state numbers events itself, so its numbering must be the one
+    the import just stored: it is checked on the trades (a re-import stores nothing new and
+    numbers differently; a capture with trade-id gaps would hold trades back). On a mismatch
+    no book events are stored, and that is logged.
+    """
+    sym = symbol.lower()
+    entries = capture_stream_entries(path, sym, last_seq=seq_before)
+    t_key, b_key = trades_key(sym), book_key(sym)
+    trade_seq = {int(e.fields["trade_id"]): int(e.fields["seq"]) for e in entries if e.key == t_key}
+    book = [e.fields for e in entries if e.key == b_key]
+    if not book:
+        return 0, 0
+    stored = dict(
+        con.execute(
+            "SELECT trade_id, seq FROM trades WHERE symbol = ? AND seq > ?", [symbol, seq_before]
+        ).fetchall()
+    )
+    if not stored:
+        log.info("%s: %s: no new events, book events already stored", path, symbol)
+        return len(book), 0
+    if stored != trade_seq:
+        log.warning(
+            "%s: %s: the gateway's event numbering differs from the stored one (%d of %d "
+            "trades new): no book events stored for this file",
+            path,
+            symbol,
+            len(stored),
+            len(trade_seq),
+        )
+        return len(book), 0
+    cols: Columns = {
+        "symbol": np.full(len(book), symbol, dtype=object),
+        "seq": np.array([int(f["seq"]) for f in book], dtype=np.int64),
+        "update_id": np.array([int(f["update_id"]) for f in book], dtype=np.int64),
+        "event_ts": np.array([int(f["event_ts"]) for f in book], dtype=np.int64),
+        "recv_ts_ns": np.array([int(f["recv_ts_ns"]) for f in book], dtype=np.int64),
+        "source": np.array([f["source"] for f in book], dtype=object),
+        **{
+            name: np.array([float(f[name]) for f in book], dtype=np.float64)
+            for name in ("bid_price", "bid_qty", "ask_price", "ask_qty")
+        },
+        "book_update_id": np.array([int(f["book_update_id"]) for f in book], dtype=np.int64),
+        "bids": np.array([f["bids"] for f in book], dtype=object),
+        "asks": np.array([f["asks"] for f in book], dtype=object),
+    }
+    con.execute("BEGIN TRANSACTION")
+    try:
+        counts = insert_columns(con, "book_events", cols)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counts
 
 
 def summary(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, int, str, str]]:
@@ -97,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{path.name}: {rep.lines} lines; trades {ins['trades']}/{off['trades']} new, "
                 f"book tickers {ins['book_tickers']}/{off['book_tickers']}, "
                 f"depth diffs {ins['depth_updates']}/{off['depth_updates']}, "
-                f"snapshots {ins['depth_snapshots']}/{off['depth_snapshots']}; "
+                f"snapshots {ins['depth_snapshots']}/{off['depth_snapshots']}, "
+                f"book events {ins['book_events']}/{off['book_events']}; "
                 f"skipped lines: {errs}"
             )
         print(f"\n{db}:")

@@ -34,6 +34,7 @@ import duckdb
 import numpy as np
 
 from cif._core import BookTicker, DepthSnapshot, DepthUpdate, Trade
+from cif.ingest.book_events import BookEvent, levels_json
 from cif.store import segments
 from cif.store.schema import TABLES, ensure_schema, max_seq_by_symbol
 from cif.store.writer import Columns, insert_columns
@@ -41,7 +42,7 @@ from cif.store.writer import Columns, insert_columns
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_Event: TypeAlias = Trade | BookTicker | DepthUpdate | DepthSnapshot
+_Event: TypeAlias = Trade | BookTicker | DepthUpdate | DepthSnapshot | BookEvent
 #: A queued event: the event, its seq, the trade's backfilled flag and its row count
 #: (1, plus its levels for depth events).
 _Entry: TypeAlias = tuple[_Event, int, bool, int]
@@ -118,6 +119,22 @@ _LEVEL_COLS = {
     "seq": "i8",
 }
 
+_BOOK_EVENT_COLS = {
+    "symbol": "O",
+    "seq": "i8",
+    "update_id": "i8",
+    "event_ts": "i8",
+    "recv_ts_ns": "i8",
+    "source": "O",
+    "bid_price": "f8",
+    "bid_qty": "f8",
+    "ask_price": "f8",
+    "ask_qty": "f8",
+    "book_update_id": "i8",
+    "bids": "O",
+    "asks": "O",
+}
+
 _Row: TypeAlias = tuple[object, ...]
 
 
@@ -153,8 +170,27 @@ def _columns(entries: Iterable[_Entry]) -> dict[str, Columns]:
     du: list[_Row] = []
     ds: list[_Row] = []
     lv: list[_Row] = []
+    be: list[_Row] = []
     for ev, seq, backfilled, _ in entries:
-        if isinstance(ev, Trade):
+        if isinstance(ev, BookEvent):
+            be.append(
+                (
+                    ev.symbol.upper(),
+                    ev.seq,
+                    ev.update_id,
+                    ev.event_ts,
+                    ev.recv_ts_ns,
+                    ev.source,
+                    ev.bid_price,
+                    ev.bid_qty,
+                    ev.ask_price,
+                    ev.ask_qty,
+                    ev.book_update_id,
+                    levels_json(ev.bids),
+                    levels_json(ev.asks),
+                )
+            )
+        elif isinstance(ev, Trade):
             tr.append(
                 (
                     ev.symbol,
@@ -206,6 +242,7 @@ def _columns(entries: Iterable[_Entry]) -> dict[str, Columns]:
         "depth_updates": _build(du, _UPDATE_COLS),
         "depth_snapshots": _build(ds, _SNAPSHOT_COLS),
         "depth_levels": _build(lv, _LEVEL_COLS),
+        "book_events": _build(be, _BOOK_EVENT_COLS),
     }
 
 
@@ -390,6 +427,10 @@ class LiveWriter:
     def add_depth_snapshot(self, snapshot: DepthSnapshot, seq: int) -> None:
         """Queue a depth snapshot and its levels."""
         self._push((snapshot, seq, False, 1 + len(snapshot.bids) + len(snapshot.asks)))
+
+    def add_book_event(self, event: BookEvent) -> None:
+        """Queue a derived book event (published to ``book:{symbol}``; the features' input)."""
+        self._push((event, event.seq, False, 1))
 
     # -- flushing -----------------------------------------------------------------------------
 

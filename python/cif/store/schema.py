@@ -62,6 +62,28 @@ DDL: tuple[str, ...] = (
         PRIMARY KEY (symbol, last_update_id)
     )
     """,
+    # The book events the gateway derived and published to book:{symbol} (L1 changes with the
+    # local book's top-k as JSON [[price,qty],...], the text of the stream entry): with trades,
+    # they are the features' input log, stored so replay and training read exactly what the
+    # live processor read. seq is that of the ticker, diff or snapshot that caused the event.
+    """
+    CREATE TABLE IF NOT EXISTS book_events (
+        symbol VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        update_id BIGINT NOT NULL,
+        event_ts BIGINT NOT NULL,
+        recv_ts_ns BIGINT NOT NULL,
+        source VARCHAR NOT NULL CHECK (source IN ('ticker', 'depth', 'snapshot')),
+        bid_price DOUBLE NOT NULL,
+        bid_qty DOUBLE NOT NULL,
+        ask_price DOUBLE NOT NULL,
+        ask_qty DOUBLE NOT NULL,
+        book_update_id BIGINT NOT NULL,
+        bids VARCHAR NOT NULL,
+        asks VARCHAR NOT NULL,
+        PRIMARY KEY (symbol, seq)
+    )
+    """,
     # Levels of diffs ('diff', keyed by final_update_id) and snapshots ('snapshot', keyed by
     # last_update_id); pos keeps the exchange's order within an event; seq is the owner's.
     """
@@ -85,6 +107,7 @@ TABLES: tuple[str, ...] = (
     "depth_updates",
     "depth_snapshots",
     "depth_levels",
+    "book_events",
 )
 
 

@@ -77,6 +77,7 @@ _TIEBREAK: dict[str, tuple[str, ...]] = {
     "depth_updates": ("final_update_id",),
     "depth_snapshots": ("last_update_id",),
     "depth_levels": ("source", "update_id", "pos"),
+    "book_events": (),
 }
 
 
@@ -284,10 +285,11 @@ def _define_history_views(con: duckdb.DuckDBPyConnection, history_dir: Path) -> 
 def open_history(history_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the sealed history as tables.
 
-    Each of ``trades``, ``book_tickers``, ``depth_updates``, ``depth_snapshots`` and
-    ``depth_levels`` is a view over its segment files, with exactly the columns of the live
-    table (the ``date`` partition is the seal day, not the events' day, so it is left out:
-    filter on ``ts`` / ``recv_ts_ns`` instead). The views re-glob on every query, so new
+    Each of ``trades``, ``book_tickers``, ``depth_updates``, ``depth_snapshots``,
+    ``depth_levels`` and ``book_events`` is a view over its segment files, with exactly the
+    columns of the live table (the ``date`` partition is the seal day, not the events' day,
+    so it is left out: filter on ``ts`` / ``recv_ts_ns`` instead). The views re-glob on
+    every query, so new
     segments show up as they are sealed. A table with no segment yet is an empty table with
     the same columns; ``refresh_history`` turns it into a view once segments exist.
     """
