@@ -5,7 +5,7 @@ receive time in nanoseconds since the epoch. Prices and quantities are IEEE doub
 from Binance's decimal strings with correct rounding (identical to Python's ``float(str)``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, TypeAlias, final
 
 import numpy as np
@@ -17,6 +17,7 @@ __all__ = [
     "BookTicker",
     "DepthSnapshot",
     "DepthUpdate",
+    "FeatureEngine",
     "FrameBatch",
     "InvalidValue",
     "MalformedFrame",
@@ -29,11 +30,15 @@ __all__ = [
     "UnknownEvent",
     "WrongType",
     "__version__",
+    "compute_features",
+    "feature_names",
     "parse_capture",
     "parse_frame",
     "parse_frames",
     "parse_rest_depth",
     "parse_rest_trades",
+    "score_heuristic",
+    "score_linear",
 ]
 
 __version__: Final[str]
@@ -346,3 +351,136 @@ def parse_rest_trades(body: bytes, symbol: str, recv_time_ns: int | None = None)
 
     REST rows have no event time: ``event_time_ms`` equals the trade time.
     """
+
+# -- forecast scoring ------------------------------------------------------------------------
+
+def score_linear(
+    x: NDArray[np.float64],
+    mean: NDArray[np.float64],
+    scale: NDArray[np.float64],
+    coef: NDArray[np.float64],
+    intercept: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Multinomial logistic scoring of ``x`` (n × F): ``softmax(z · coefᵀ + intercept)`` per
+    row with ``z = (x − mean) / scale``; a non-finite ``z`` counts as 0 (the training mean).
+    ``coef`` is K × F (K ≥ 2 classes). Returns n × K probabilities. ``ValueError`` on
+    inconsistent shapes, non-finite parameters or a scale ≤ 0."""
+
+def score_heuristic(
+    x: NDArray[np.float64], threshold: float, scale: float, max_prob: float
+) -> NDArray[np.float64]:
+    """The seed's OFI-threshold rule on one feature: n × 2 ``(p_down, p_up)``.
+
+    ``|x| ≤ threshold`` or non-finite ⇒ (0.5, 0.5); else
+    ``p_up = 0.5 + (max_prob − 0.5)·tanh((x − sign(x)·threshold) / scale)``."""
+
+# -- order-flow features ---------------------------------------------------------------------
+
+@final
+class FeatureEngine:
+    """The feature engine of one symbol's event log (trades and book events in seq order).
+
+    Settings (keyword-only, validated: ``ValueError`` naming the setting): time windows in ms
+    (suffix ``"500ms"``, ``"1s"``, ``"1m"``), count windows in trades (suffix ``"100t"``),
+    the ``k`` of the ``depth_imbalance_top<k>`` features, the ``ewma_vol`` half-life in ms,
+    and whether book events emit rows too (trades always do). Windows keep the order given:
+    time windows first, then count windows.
+
+    A row after an event: ``last_price, mid, spread, spread_bps, queue_imbalance,
+    microprice_offset, depth_imbalance_top<k>..., ewma_vol``, then per window
+    ``trade_imbalance_count, trade_imbalance_volume, signed_volume, ofi, ofi_depth, rv,
+    vwap, intensity`` (suffixed). Undefined values (0/0, a missing side, a window without
+    contributions of the feature's kind) are NaN. The clock is the largest exchange time
+    seen (``ts`` of trades, ``event_ts`` of book events); each event is stamped with it.
+
+    Events are validated before any state changes (``ValueError`` naming the event index,
+    seq and field); ``seq`` must increase strictly, across calls too. ``push_*``,
+    ``process`` and ``compute_features`` give bit-identical rows, and an engine restored
+    from ``snapshot()`` continues bit-identically.
+    """
+
+    def __new__(
+        cls,
+        *,
+        time_windows_ms: Sequence[int] = [1000, 10000, 60000],
+        count_windows: Sequence[int] = [100],
+        depth_levels: Sequence[int] = [5, 10],
+        ewma_half_life_ms: float = 10000.0,
+        emit_on_book: bool = False,
+    ) -> FeatureEngine: ...
+    @property
+    def feature_names(self) -> list[str]:
+        """The feature names, in row order."""
+    @property
+    def config(self) -> dict[str, object]:
+        """The five settings (windows and depth levels as lists)."""
+    @property
+    def events(self) -> int:
+        """Events consumed so far."""
+    @property
+    def last_seq(self) -> int | None:
+        """Seq of the last event consumed (None before any)."""
+    def push_trade(
+        self, seq: int, ts: int, recv_ts_ns: int, price: float, qty: float, side: int
+    ) -> list[float]:
+        """Feed one trade (``side`` +1 buy / -1 sell aggressor); returns the row after it.
+
+        ``recv_ts_ns`` is accepted for symmetry with the batch form and not used.
+        """
+    def push_book(
+        self,
+        seq: int,
+        ts: int,
+        recv_ts_ns: int,
+        bid_price: float,
+        bid_qty: float,
+        ask_price: float,
+        ask_qty: float,
+        bid_depth: Sequence[float] = (),
+        ask_depth: Sequence[float] = (),
+    ) -> list[float] | None:
+        """Feed one book event; returns the row after it with ``emit_on_book``, else None.
+
+        A missing side has price NaN and qty 0. ``bid_depth`` / ``ask_depth``: sizes of
+        levels 1..L (0 where a level is absent), each side cut at its own length.
+        """
+    def process(self, events: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        """Feed a batch; returns its rows as columns. The GIL is released meanwhile.
+
+        ``events`` maps ``kind`` (uint8: 0 trade, 1 book), ``seq``, ``ts``, ``recv_ts_ns``
+        (int64), ``price``, ``qty`` (float64, trade rows), ``side`` (int8: +1 / -1, trade
+        rows), ``bid_price``, ``bid_qty``, ``ask_price``, ``ask_qty`` (float64, book rows) and
+        optionally ``bid_depth`` / ``ask_depth`` (float64, shape ``(n, L)``) to 1-D arrays of
+        one length n. ``kind`` and ``side`` may have any integer dtype; float32 and narrower
+        integer columns are converted. A missing key or a wrong shape is a ``ValueError``, a
+        wrong dtype a ``TypeError``.
+
+        Returns an insertion-ordered dict: ``seq``, ``ts`` (the clock), ``recv_ts_ns``
+        (int64), ``kind`` (uint8), then one float64 column per feature name.
+        """
+    def snapshot(self) -> bytes:
+        """The full engine (settings and state) in a versioned binary format."""
+    @staticmethod
+    def restore(data: bytes) -> FeatureEngine:
+        """An engine from ``snapshot()`` bytes; ``ValueError`` on bad or unknown data."""
+
+def compute_features(
+    events: Mapping[str, NDArray[Any]],
+    *,
+    time_windows_ms: Sequence[int] = [1000, 10000, 60000],
+    count_windows: Sequence[int] = [100],
+    depth_levels: Sequence[int] = [5, 10],
+    ewma_half_life_ms: float = 10000.0,
+    emit_on_book: bool = False,
+) -> dict[str, NDArray[Any]]:
+    """``FeatureEngine(**settings).process(events)`` on a fresh engine."""
+
+def feature_names(
+    *,
+    time_windows_ms: Sequence[int] = [1000, 10000, 60000],
+    count_windows: Sequence[int] = [100],
+    depth_levels: Sequence[int] = [5, 10],
+    ewma_half_life_ms: float = 10000.0,
+    emit_on_book: bool = False,
+) -> list[str]:
+    """The feature names, in row order, for the given settings."""

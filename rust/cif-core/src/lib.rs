@@ -6,9 +6,14 @@
 //! - [`ingest`]: Binance WebSocket frames and REST bodies → normalized events, one at a
 //!   time or into columnar batches.
 //! - [`book`]: the local order book kept in sync by Binance's snapshot + diff procedure.
+//! - [`features`]: order-flow features of a symbol's trades and book events, streaming or
+//!   in batch, with snapshot / restore.
+//! - [`forecast`]: scoring feature vectors into class probabilities (logistic, heuristic).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod book;
+pub mod features;
+pub mod forecast;
 pub mod ingest;

@@ -6,12 +6,16 @@
 use pyo3::prelude::*;
 
 mod book;
+mod features;
+mod forecast;
 mod ingest;
 
 /// The Rust core of cif: Binance message parsing and normalization, the local order book.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    features::register(m)?;
+    forecast::register(m)?;
     ingest::register(m)?;
     book::register(m)?;
     Ok(())
