@@ -162,3 +162,121 @@ def test_run_loop_flushes_until_stopped(
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         StreamWriter(aioredis.Redis(), maxlen=0)
+
+
+def _interleaved(symbol: str, n: int, pad: int = 0) -> list[StreamEntry]:
+    """``n`` entries of one symbol alternating trade/book, ``seq`` 1..n (as the gateway
+    publishes: trades keyed by trade id, book events by seq); book entries carry ``pad``
+    bytes of depth."""
+    out: list[StreamEntry] = []
+    for seq in range(1, n + 1):
+        if seq % 3 == 0:
+            out.append(
+                StreamEntry(
+                    trades_key(symbol),
+                    f"{5000 + seq}-0",
+                    {"seq": seq, "price": repr(60000.0 + seq / 4), "side": "sell"},
+                )
+            )
+        else:
+            fields = {"seq": seq, "bids": "[" + "1" * pad + "]"}
+            out.append(StreamEntry(book_key(symbol), f"{seq}-0", fields))
+    return out
+
+
+def test_a_symbols_streams_are_written_in_one_script_call(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    btc, eth = _interleaved("btcusdt", 30), _interleaved("ethusdt", 12)
+    mixed = [e for pair in zip(btc, eth + [None] * 18, strict=True) for e in pair if e is not None]
+
+    async def go() -> StreamWriter:
+        client = aioredis.Redis.from_url(redis_server.url)
+        w = StreamWriter(client)
+        # The packed call of one symbol names both of its keys.
+        payload = w._pack_group(btc)
+        assert b"trades:{btcusdt}" in payload
+        assert b"book:{btcusdt}" in payload
+        assert payload.count(b"EVAL") == 1
+        redis_client.config_resetstat()
+        for e in mixed:
+            w.put(e)
+        assert await w.flush() == 42
+        await client.aclose()
+        return w
+
+    w = asyncio.run(go())
+    assert w.stats.calls == 2  # one per symbol, not one per stream
+    evals = redis_client.info("commandstats")["cmdstat_eval"]["calls"]
+    assert evals == 2
+    for sym, entries in (("btcusdt", btc), ("ethusdt", eth)):
+        for key in (trades_key(sym), book_key(sym)):
+            want = [e for e in entries if e.key == key]
+            got = redis_client.xrange(key)
+            assert [r[0].decode() for r in got] == [e.entry_id for e in want]
+            assert [int(r[1][b"seq"]) for r in got] == [e.fields["seq"] for e in want]
+    # Re-sending both streams of a symbol is a counted no-op of the same single call.
+    w2 = asyncio.run(_resend(redis_server.url, btc))
+    assert (w2.stats.written, w2.stats.duplicates, w2.stats.calls) == (0, 30, 1)
+
+
+async def _resend(url: str, entries: list[StreamEntry]) -> StreamWriter:
+    client = aioredis.Redis.from_url(url)
+    w = StreamWriter(client)
+    for e in entries:
+        w.put(e)
+    await w.flush()
+    await client.aclose()
+    return w
+
+
+def test_readers_never_see_one_stream_ahead_of_the_other(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """While batches are written, an atomic reader (MULTI over both streams) always sees, for
+    every ``seq`` on one stream, all smaller ``seq`` on the other: the total count equals the
+    highest ``seq`` seen (the ``seq`` are 1..n without gaps). The batches are large enough
+    that Redis reads a round trip in several socket reads (other clients' commands can run
+    between two calls of one round trip: with a call per stream, this test fails)."""
+    import threading
+
+    entries = _interleaved("btcusdt", 30_000, pad=100)
+    done = threading.Event()
+    observations: list[tuple[int, int]] = []
+
+    def reader() -> None:
+        client = redis_server.client()
+        try:
+            while not done.is_set():
+                pipe = client.pipeline(transaction=True)
+                pipe.xlen(trades_key("btcusdt"))
+                pipe.xlen(book_key("btcusdt"))
+                pipe.xrevrange(trades_key("btcusdt"), count=1)
+                pipe.xrevrange(book_key("btcusdt"), count=1)
+                n_t, n_b, top_t, top_b = pipe.execute()
+                top = max([int(r[1][b"seq"]) for r in (*top_t, *top_b)], default=0)
+                observations.append((n_t + n_b, top))
+        finally:
+            client.close()
+
+    async def write() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        w = StreamWriter(client, batch_size=500)
+        for i in range(0, len(entries), 1500):
+            for e in entries[i : i + 1500]:
+                w.put(e)
+            await w.flush()
+        await client.aclose()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        asyncio.run(write())
+    finally:
+        done.set()
+        thread.join(30)
+    assert len(observations) > 10
+    assert all(count == top for count, top in observations), [
+        o for o in observations if o[0] != o[1]
+    ][:5]
+    assert redis_client.xlen(trades_key("btcusdt")) == 10_000

@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
+import redis
 from live_testkit import sim_process
 
 from cif.store.segments import open_history
+
+if TYPE_CHECKING:
+    from conftest import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -67,3 +73,123 @@ def test_bad_arguments_are_refused_clearly(tmp_path: Path, args: list[str], mess
     done = _live(*args, "--no-redis", "--db", str(tmp_path / "x.duckdb"), "--duration", "1")
     assert done.returncode == 2
     assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--components", "ingest,bogus"], "unknown component(s) bogus in --components"),
+        (["--components", "features", "--no-redis"], "the features component needs Redis"),
+        (["--feature-windows", "1s,2x"], "invalid --feature-windows: not a window: '2x'"),
+        (["--depth-levels", "5,ten"], "invalid --depth-levels"),
+        (["--ewma-half-life", "soon"], "invalid --ewma-half-life"),
+        (["--lease-ttl", "0.1"], "--lease-ttl must be at least 0.5 s"),
+        (["--checkpoint-events", "0"], "--checkpoint-events must be >= 1"),
+        (["--feature-windows", "1s,1s"], "invalid feature settings"),
+        (["--depth-levels", "0"], "invalid feature settings"),
+    ],
+)
+def test_bad_feature_arguments_are_refused_clearly(
+    args: list[str], message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In-process (the same ``run`` the command calls): it returns before starting anything.
+    from cif.cli import build_parser
+    from cif.live.cli import run
+
+    parsed = build_parser("live").parse_args(
+        [
+            "live",
+            "--components",
+            "features",
+            *args,
+            "--redis-url",
+            "redis://127.0.0.1:1/0",
+            "--duration",
+            "0.5",
+        ]
+    )
+    assert run(parsed) == 2
+    assert message in caplog.text
+
+
+def test_bad_feature_arguments_exit_2_from_the_command() -> None:
+    done = _live("--feature-windows", "1s,2x", "--redis-url", "redis://127.0.0.1:1/0")
+    assert done.returncode == 2
+    assert "cannot start: invalid --feature-windows" in done.stderr
+
+
+def test_default_components_run_ingest_and_features_together(
+    tmp_path: Path, btc_capture: Path, redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """The real capture through the simulator, ``cif live`` with its default components:
+    the gateway and the feature processor in one process. ``features:{btcusdt}`` ends with
+    a row per trade, equal to ``compute_features`` over what the gateway published."""
+    from cif._core import compute_features
+    from cif.bus.keys import book_key, features_key, trades_key
+    from cif.bus.stream_writer import StreamEntry, encode_value
+    from cif.features.entries import row_entries
+    from cif.features.event_log import events_from_entries
+
+    with sim_process(["--capture", str(btc_capture), "--speed", "max"], tmp_path) as sim:
+        log_path = tmp_path / "live.log"
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cif.live",
+                    "--symbols",
+                    "btcusdt",
+                    "--redis-url",
+                    redis_server.url,
+                    "--db",
+                    str(tmp_path / "live.duckdb"),
+                    "--history-dir",
+                    str(tmp_path / "hist"),
+                    "--checkpoint-interval",
+                    "0.2",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    "CIF_EXCHANGE_URL": sim.ws_url,
+                    "CIF_REST_URL": sim.rest_url,
+                },
+            )
+        try:
+            deadline = time.monotonic() + 90
+            while redis_client.xlen("features:{btcusdt}") < 9757:
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+                time.sleep(0.05)
+            proc.terminate()
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(60)
+    text = log_path.read_text()
+    assert "components: ingest,features" in text
+    assert "stopped; BTCUSDT: trades" in text
+    assert "feature processor stopped; features: btcusdt" in text
+
+    def entries(key: str) -> list[StreamEntry]:
+        return [
+            StreamEntry(key, i.decode(), {k.decode(): v.decode() for k, v in f.items()})
+            for i, f in redis_client.xrange(key)
+        ]
+
+    sym = "btcusdt"
+    events = events_from_entries(
+        entries(trades_key(sym)) + entries(book_key(sym)), trades_key(sym), book_key(sym)
+    )
+    want = [
+        (e.entry_id.encode(), {k.encode(): encode_value(v) for k, v in e.fields.items()})
+        for e in row_entries(features_key(sym), compute_features(events))
+    ]
+    got = redis_client.xrange(features_key(sym))
+    assert len(got) == len(want) == 9757
+    assert got == want

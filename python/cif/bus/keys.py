@@ -36,3 +36,8 @@ def features_key(symbol: str, namespace: str = "") -> str:
 def forecasts_key(symbol: str, namespace: str = "") -> str:
     """Forecasts of ``symbol``: ``forecasts:{btcusdt}``."""
     return _key("forecasts", symbol, namespace)
+
+
+def eval_key(symbol: str, namespace: str = "") -> str:
+    """The forecaster's evaluation summary of ``symbol`` (a JSON string): ``eval:{btcusdt}``."""
+    return _key("eval", symbol, namespace)

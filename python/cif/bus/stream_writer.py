@@ -4,8 +4,14 @@
   for book events), so re-sending an entry is a no-op: Redis refuses an ID that is not
   above the stream's top, and the writer counts that as a duplicate.
 - Writes are batched into one round trip (no round trip per tick), one server-side script
-  call per stream per batch (commands packed here, not per argument by the client library:
+  call per symbol per batch (commands packed here, not per argument by the client library:
   that packing was the writer's bottleneck), trimmed with approximate ``MAXLEN``.
+- A symbol's entries are written atomically across its streams. The batch is grouped by the
+  Redis Cluster hash tag of the key (the ``{symbol}`` part: the keys share one slot, so the
+  call is Cluster-valid) and one script XADDs to all of the group's keys in the entries'
+  original order. So a reader that sees an entry of ``seq`` S on ``trades:{sym}`` can rely on
+  every entry of that symbol with a smaller ``seq`` being readable on ``book:{sym}`` (and
+  vice versa): the feature processor merges the two streams by ``seq`` on that guarantee.
 - When Redis is unreachable the entries stay in a bounded in-memory buffer and are written
   when it returns (persistence to DuckDB does not depend on Redis at all). A full buffer
   drops its oldest entries, counted and logged, and never blocks the caller.
@@ -50,6 +56,8 @@ class WriterStats:
     rejected: int = 0
     outages: int = 0
     flushes: int = 0
+    #: server-side script calls sent (one per hash slot, i.e. symbol, per batch)
+    calls: int = 0
 
 
 class StreamWriter:
@@ -72,7 +80,8 @@ class StreamWriter:
         self._buffer: deque[StreamEntry] = deque()
         self._connected = True
         self._last_full_log = 0.0
-        self._maxlen_arg = _bulk(str(maxlen).encode())
+        self._maxlen_arg = bulk(str(maxlen).encode())
+        self._tags: dict[str, str] = {}
         self.stats = WriterStats()
 
     @property
@@ -111,10 +120,10 @@ class StreamWriter:
         while self._buffer:
             n = min(self._batch_size, len(self._buffer))
             batch = [self._buffer[i] for i in range(n)]
-            groups = _group_by_key(batch)
-            payload = b"".join(self._pack_group(key, entries) for key, entries in groups)
+            groups = self._group_by_slot(batch)
+            payload = b"".join(self._pack_group(entries) for _tag, entries in groups)
             try:
-                replies = await self._round_trip(payload, len(groups))
+                replies = await round_trip(self._client, payload, len(groups))
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 if self._connected:
                     self.stats.outages += 1
@@ -124,57 +133,65 @@ class StreamWriter:
             if not self._connected:
                 log.info("redis is back: writing %d buffered entries", self.pending)
                 self._connected = True
-            for (key, _entries), reply in zip(groups, replies, strict=True):
+            self.stats.calls += len(groups)
+            for (tag, entries), reply in zip(groups, replies, strict=True):
                 if isinstance(reply, BaseException):
-                    # The whole group failed (e.g. a non-stream key of that name): retrying
-                    # cannot help, so it is counted and logged, not retried forever.
-                    self.stats.rejected += len(_entries)
-                    log.error("redis refused %d entries for %s: %s", len(_entries), key, reply)
+                    # The whole call failed: retrying cannot help, so it is counted and
+                    # logged, not retried forever.
+                    self.stats.rejected += len(entries)
+                    log.error("redis refused %d entries of {%s}: %s", len(entries), tag, reply)
                     continue
                 added, duplicates, rejected, first_error = reply
                 written += int(added)
                 self.stats.duplicates += int(duplicates)
                 if int(rejected):
+                    # e.g. a key of the group holds a value that is not a stream
                     self.stats.rejected += int(rejected)
-                    log.error("redis rejected %d entries of %s: %r", rejected, key, first_error)
+                    log.error("redis rejected %d entries of {%s}: %r", rejected, tag, first_error)
             for _ in range(n):
                 self._buffer.popleft()
             self.stats.flushes += 1
         self.stats.written += written
         return written
 
-    def _pack_group(self, key: str, entries: list[StreamEntry]) -> bytes:
-        """``EVAL <script> 1 <key> <maxlen> (<id> <n> <field> <value>...)...`` in RESP."""
-        parts = [_bulk(key.encode()), self._maxlen_arg]
-        n_args = 5  # EVAL, script, numkeys, key, maxlen; then each entry's
-        for e in entries:
-            fields = e.fields
-            parts.append(_bulk(e.entry_id.encode()))
-            parts.append(_bulk(str(len(fields)).encode()))
-            for name, value in fields.items():
-                parts.append(_bulk(name.encode()))
-                parts.append(_bulk(_encode(value)))
-            n_args += 2 + 2 * len(fields)
-        return b"".join([b"*%d\r\n" % n_args, _EVAL_HEAD, *parts])
+    def _group_by_slot(self, batch: list[StreamEntry]) -> list[tuple[str, list[StreamEntry]]]:
+        """Entries per hash tag (one symbol's streams), each group in the batch's order."""
+        groups: dict[str, list[StreamEntry]] = {}
+        tags = self._tags
+        for e in batch:
+            tag = tags.get(e.key)
+            if tag is None:
+                if len(tags) > 100_000:
+                    tags.clear()
+                tag = tags[e.key] = hash_tag(e.key)
+            group = groups.get(tag)
+            if group is None:
+                groups[tag] = group = []
+            group.append(e)
+        return list(groups.items())
 
-    async def _round_trip(self, payload: bytes, n_replies: int) -> list[Any]:
-        pool = self._client.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await conn.send_packed_command(payload, check_health=False)
-            replies = []
-            for _ in range(n_replies):
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:
-            # A half-read connection must never go back to the pool.
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
-        return replies
+    def _pack_group(self, entries: list[StreamEntry]) -> bytes:
+        """``EVAL <script> <k> <key>... <maxlen> (<key#> <id> <n> <field> <value>...)...``
+        in RESP: one call for all entries of one hash slot, in their original order."""
+        key_index: dict[str, bytes] = {}
+        keys: list[bytes] = []
+        parts: list[bytes] = [self._maxlen_arg]
+        n_args = 4  # EVAL, script, numkeys, maxlen; then the keys and each entry's
+        for e in entries:
+            index = key_index.get(e.key)
+            if index is None:
+                keys.append(bulk(e.key.encode()))
+                index = key_index[e.key] = bulk(b"%d" % len(keys))
+            fields = e.fields
+            parts.append(index)
+            parts.append(bulk(e.entry_id.encode()))
+            parts.append(bulk(b"%d" % len(fields)))
+            for name, value in fields.items():
+                parts.append(bulk(name.encode()))
+                parts.append(bulk(encode_value(value)))
+            n_args += 3 + 2 * len(fields)
+        n_args += len(keys)
+        return b"".join([b"*%d\r\n" % n_args, _EVAL_HEAD, bulk(b"%d" % len(keys)), *keys, *parts])
 
     async def run(
         self, stop: asyncio.Event, interval: float = 0.02, max_backoff: float = 2.0
@@ -198,17 +215,19 @@ class StreamWriter:
             log.warning("stopping with %d entries not written to redis", self.pending)
 
 
-# Adds a batch of entries to one stream in one call: one reply per stream and batch instead
-# of one per entry (the per-reply cost dominated the writer). A refused ID ("equal or
-# smaller than the target stream top item") is a re-sent entry: counted, not an error.
+# Adds a batch of entries to the streams of one hash slot in one call: one reply per symbol
+# and batch instead of one per entry (the per-reply cost dominated the writer), and one
+# atomic step across the symbol's streams. ARGV: maxlen, then per entry the index of its key
+# in KEYS, its ID, its field count and the fields. A refused ID ("equal or smaller than the
+# target stream top item") is a re-sent entry: counted, not an error.
 _XADD_BATCH_LUA = b"""
-local key, maxlen = KEYS[1], ARGV[1]
+local maxlen = ARGV[1]
 local i, n_args = 2, #ARGV
 local added, dups, rejected, first_err = 0, 0, 0, ''
 while i <= n_args do
-  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  local key, id, n = KEYS[tonumber(ARGV[i])], ARGV[i + 1], tonumber(ARGV[i + 2])
   local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id,
-                          unpack(ARGV, i + 2, i + 1 + 2 * n))
+                          unpack(ARGV, i + 3, i + 2 + 2 * n))
   if type(res) == 'table' and res.err then
     if string.find(res.err, 'equal or smaller', 1, true) then
       dups = dups + 1
@@ -219,20 +238,27 @@ while i <= n_args do
   else
     added = added + 1
   end
-  i = i + 2 + 2 * n
+  i = i + 3 + 2 * n
 end
 return {added, dups, rejected, first_err}
 """
 
 
-def _bulk(data: bytes) -> bytes:
+def bulk(data: bytes) -> bytes:
+    """One RESP bulk string."""
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-_EVAL_HEAD = _bulk(b"EVAL") + _bulk(_XADD_BATCH_LUA) + _bulk(b"1")
+def pack_command(*args: bytes) -> bytes:
+    """One command as a RESP array of bulk strings, for :func:`round_trip`."""
+    return b"".join([b"*%d\r\n" % len(args), *(bulk(a) for a in args)])
 
 
-def _encode(value: FieldValue) -> bytes:
+_EVAL_HEAD = bulk(b"EVAL") + bulk(_XADD_BATCH_LUA)
+
+
+def encode_value(value: FieldValue) -> bytes:
+    """A field value as it is stored (floats as their shortest round-trip ``repr``)."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
@@ -244,15 +270,41 @@ def _encode(value: FieldValue) -> bytes:
     return repr(value).encode()
 
 
-def _group_by_key(batch: list[StreamEntry]) -> list[tuple[str, list[StreamEntry]]]:
-    """Entries per stream key, each stream's entries in their original order."""
-    groups: dict[str, list[StreamEntry]] = {}
-    for e in batch:
-        group = groups.get(e.key)
-        if group is None:
-            groups[e.key] = group = []
-        group.append(e)
-    return list(groups.items())
+def hash_tag(key: str) -> str:
+    """The part of ``key`` that Redis Cluster hashes: the first non-empty ``{...}``, else
+    the whole key. Keys with the same tag share a slot (``trades:{btcusdt}``,
+    ``book:{btcusdt}`` -> ``btcusdt``)."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+async def round_trip(client: aioredis.Redis, payload: bytes, n_replies: int) -> list[Any]:
+    """Send pre-packed commands on one pooled connection and read ``n_replies`` replies.
+
+    An error reply comes back as its ``ResponseError`` (the other replies still count). A
+    connection failure raises; the half-read connection is dropped, never pooled again.
+    """
+    pool = client.connection_pool
+    conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        await conn.send_packed_command(payload, check_health=False)
+        replies: list[Any] = []
+        for _ in range(n_replies):
+            try:
+                replies.append(await conn.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        # A half-read connection must never go back to the pool.
+        await conn.disconnect()
+        raise
+    finally:
+        await pool.release(conn)
+    return replies
 
 
 class RedisUnavailable(ConnectionError):

@@ -1,9 +1,25 @@
-"""``cif live`` / ``python -m cif.live``: run ingestion against Binance (or the simulator).
+"""``cif live`` / ``python -m cif.live``: the live pipeline, in one asyncio loop.
+
+Components (``--components``, default all of them):
+
+- ``ingest``: the gateway, Binance (or the simulator) into Redis Streams and DuckDB;
+- ``features``: the feature processor, ``trades:{sym}`` + ``book:{sym}`` into
+  ``features:{sym}`` (see :mod:`cif.features.processor`). It needs Redis: with
+  ``--no-redis`` and no explicit ``--components`` only ``ingest`` runs.
+
+Run them together (the default), or each alone, e.g. ``--components features`` on other
+hosts: several feature processors share the symbols through per-symbol leases (each given
+its ``--symbols``; a symbol is owned by one process at a time, the others stand by and take
+over when its lease expires).
 
 Every flag has a ``CIF_*`` environment variable as its default (flag wins), e.g.
 ``CIF_SYMBOLS=btcusdt,ethusdt``, ``CIF_EXCHANGE_URL``, ``CIF_REST_URL``, ``CIF_REDIS_URL``,
-``CIF_DB``, ``CIF_HISTORY_DIR``. Stops cleanly on SIGINT/SIGTERM (flushing DuckDB and Redis);
-``--duration`` stops it after that many seconds (demos and measurements).
+``CIF_DB``, ``CIF_HISTORY_DIR``, ``CIF_COMPONENTS``, ``CIF_FEATURE_WINDOWS``,
+``CIF_DEPTH_LEVELS``, ``CIF_EWMA_HALF_LIFE``, ``CIF_EMIT_ON_BOOK``,
+``CIF_CHECKPOINT_INTERVAL_S``, ``CIF_CHECKPOINT_EVENTS``, ``CIF_LEASE_TTL_S``,
+``CIF_CONSUMER``. Stops cleanly on SIGINT/SIGTERM (flushing DuckDB and Redis, checkpointing
+the features and releasing their leases); ``--duration`` stops it after that many seconds
+(demos and measurements).
 """
 
 from __future__ import annotations
@@ -15,6 +31,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cif.ingest.endpoints import (
     DEFAULT_REST_URL,
@@ -22,9 +39,15 @@ from cif.ingest.endpoints import (
     MAX_STREAMS_PER_CONNECTION,
     normalize_symbols,
 )
-from cif.ingest.gateway import Gateway, GatewayConfig
+from cif.ingest.gateway import Gateway, GatewayConfig, _redact
+
+if TYPE_CHECKING:
+    from cif.features.processor import ProcessorConfig
 
 log = logging.getLogger("cif.live")
+
+#: Component names of ``--components``, in start order.
+COMPONENTS = ("ingest", "features")
 
 
 def _env(name: str, default: str) -> str:
@@ -119,6 +142,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="seconds between DuckDB batch writes (at most 1)",
     )
+    feat = parser.add_argument_group("features")
+    feat.add_argument(
+        "--components",
+        default=_env("COMPONENTS", ""),
+        help="comma list of components to run: ingest, features (default: all of them)",
+    )
+    feat.add_argument(
+        "--feature-windows",
+        default=_env("FEATURE_WINDOWS", "1s,10s,60s,100t"),
+        help="feature windows: times (500ms, 1s, 1m) and trade counts (100t)",
+    )
+    feat.add_argument(
+        "--depth-levels",
+        default=_env("DEPTH_LEVELS", "5,10"),
+        help="book levels of the depth-imbalance features (default 5,10)",
+    )
+    feat.add_argument(
+        "--ewma-half-life",
+        default=_env("EWMA_HALF_LIFE", "10s"),
+        help="half-life of ewma_vol, event time (default 10s)",
+    )
+    feat.add_argument(
+        "--emit-on-book",
+        action="store_true",
+        default=_env("EMIT_ON_BOOK", "").lower() in ("1", "true", "yes"),
+        help="emit a feature row after every book event too, not only after trades",
+    )
+    feat.add_argument(
+        "--checkpoint-interval",
+        type=_positive,
+        default=float(_env("CHECKPOINT_INTERVAL_S", "1")),
+        help="seconds between feature checkpoints; input is acked only with one (default 1)",
+    )
+    feat.add_argument(
+        "--checkpoint-events",
+        type=int,
+        default=int(_env("CHECKPOINT_EVENTS", "100000")),
+        help="also checkpoint after this many events (default 100000)",
+    )
+    feat.add_argument(
+        "--lease-ttl",
+        type=_positive,
+        default=float(_env("LEASE_TTL_S", "10")),
+        help="seconds a symbol's lease outlives its owner (failover time; default 10)",
+    )
+    feat.add_argument(
+        "--consumer",
+        default=_env("CONSUMER", ""),
+        help="consumer name in the cif-features group (default: host:pid:random)",
+    )
     parser.add_argument("--stats-interval", type=_positive, default=10.0, help="stats log, s")
     parser.add_argument("--duration", type=_positive, default=None, help="stop after N s")
 
@@ -161,7 +234,79 @@ def build_config(args: argparse.Namespace) -> GatewayConfig:
     )
 
 
-async def _main(config: GatewayConfig, duration: float | None) -> int:
+def parse_components(text: str, no_redis: bool) -> list[str]:
+    """The components to run, in start order (``ValueError`` on an unknown name)."""
+    names = [p.strip().lower() for p in text.split(",") if p.strip()]
+    if not names:
+        # The default is everything that can run: features need Redis.
+        return ["ingest"] if no_redis else list(COMPONENTS)
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown:
+        raise ValueError(
+            f"unknown component(s) {','.join(unknown)} in --components; "
+            f"choose from {','.join(COMPONENTS)}"
+        )
+    if no_redis and "features" in names:
+        raise ValueError("the features component needs Redis: drop --no-redis")
+    return [c for c in COMPONENTS if c in names]
+
+
+def build_processor_config(args: argparse.Namespace) -> ProcessorConfig:
+    """The feature processor's configuration (``ValueError`` if inconsistent)."""
+    # Imported here: ``--components ingest`` starts without the feature stack.
+    from cif.features.processor import (
+        ProcessorConfig,
+        parse_duration_ms,
+        parse_levels,
+        parse_windows,
+    )
+
+    try:
+        time_windows_ms, count_windows = parse_windows(args.feature_windows)
+    except ValueError as exc:
+        raise ValueError(f"invalid --feature-windows: {exc}") from None
+    try:
+        depth_levels = parse_levels(args.depth_levels)
+    except ValueError as exc:
+        raise ValueError(f"invalid --depth-levels: {exc}") from None
+    try:
+        half_life_ms = parse_duration_ms(args.ewma_half_life)
+    except ValueError as exc:
+        raise ValueError(f"invalid --ewma-half-life: {exc}") from None
+    if args.checkpoint_events < 1:
+        raise ValueError(f"--checkpoint-events must be >= 1, got {args.checkpoint_events}")
+    if args.lease_ttl < 0.5:
+        raise ValueError(f"--lease-ttl must be at least 0.5 s, got {args.lease_ttl}")
+    consumer = args.consumer.strip() or None
+    if consumer is not None and any(c.isspace() for c in consumer):
+        raise ValueError(f"--consumer must not contain spaces, got {consumer!r}")
+    config = ProcessorConfig(
+        symbols=normalize_symbols(args.symbols),
+        redis_url=args.redis_url,
+        namespace=args.namespace,
+        time_windows_ms=time_windows_ms,
+        count_windows=count_windows,
+        depth_levels=depth_levels,
+        ewma_half_life_ms=half_life_ms,
+        emit_on_book=args.emit_on_book,
+        checkpoint_interval_s=args.checkpoint_interval,
+        checkpoint_events=args.checkpoint_events,
+        lease_ttl_s=args.lease_ttl,
+        consumer=consumer,
+        stats_interval_s=args.stats_interval,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise ValueError(f"invalid feature settings: {exc}") from None
+    return config
+
+
+async def _main(
+    gateway_config: GatewayConfig | None,
+    processor_config: ProcessorConfig | None,
+    duration: float | None,
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,19 +314,33 @@ async def _main(config: GatewayConfig, duration: float | None) -> int:
             loop.add_signal_handler(sig, stop.set)
     if duration is not None:
         loop.call_later(duration, stop.set)
-    gateway = Gateway(config)
-    await gateway.run(stop)
-    return 0
+    runs = []
+    if gateway_config is not None:
+        runs.append(Gateway(gateway_config).run(stop))
+    if processor_config is not None:
+        from cif.features.processor import FeatureProcessor
+
+        log.info("features: redis %s", _redact(processor_config.redis_url))
+        runs.append(FeatureProcessor(processor_config).run(stop))
+    results = await asyncio.gather(*runs, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    for r in failed:
+        log.error("component failed: %r", r, exc_info=r)
+    return 1 if failed else 0
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = build_config(args)
+        components = parse_components(args.components, args.no_redis)
+        gateway_config = build_config(args) if "ingest" in components else None
+        processor_config = build_processor_config(args) if "features" in components else None
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         return 2
-    config.db_path.parent.mkdir(parents=True, exist_ok=True)
+    log.info("components: %s", ",".join(components))
+    if gateway_config is not None:
+        gateway_config.db_path.parent.mkdir(parents=True, exist_ok=True)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("websockets").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    return asyncio.run(_main(config, args.duration))
+    return asyncio.run(_main(gateway_config, processor_config, args.duration))

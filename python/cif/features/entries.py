@@ -1,0 +1,141 @@
+"""Feature rows as ``features:{symbol}`` stream entries, and back.
+
+An entry's ID is ``<seq>-0``, where ``seq`` is the ingest sequence number of the input
+event the row was computed after. Re-publishing a row (a processor that restarts from its
+last checkpoint recomputes the same rows) is therefore a no-op: Redis refuses an ID that is
+not above the stream's top.
+
+Fields, in order: ``seq``, ``ts`` (the engine clock, exchange ms), ``recv_ts_ns``, ``kind``
+(0 trade, 1 book event), then one field per feature name, in the engine's row order. Values
+are Python's shortest round-trip ``repr`` of the double (``nan`` for NaN, ``inf``/``-inf``),
+so ``float()`` on the consumer's side gets the exact bits back (NaN payloads aside: every
+NaN is the same undefined value here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from numpy.typing import NDArray
+
+from cif.bus.stream_writer import FieldValue, StreamEntry, bulk
+
+#: Fields every feature entry starts with, before the feature values.
+ROW_FIELDS = ("seq", "ts", "recv_ts_ns", "kind")
+
+_ROW_FIELD_SET = frozenset(ROW_FIELDS) | frozenset(f.encode() for f in ROW_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRow:
+    """One decoded ``features:{symbol}`` entry."""
+
+    seq: int
+    ts: int
+    recv_ts_ns: int
+    kind: int
+    values: dict[str, float]
+
+
+def feature_entry(
+    key: str,
+    seq: int,
+    ts: int,
+    recv_ts_ns: int,
+    kind: int,
+    names: Sequence[str],
+    values: Sequence[float],
+) -> StreamEntry:
+    """The entry of one row: ``names[i]`` -> ``repr(values[i])``."""
+    if len(names) != len(values):
+        raise ValueError(f"{len(names)} feature names but {len(values)} values")
+    fields: dict[str, FieldValue] = {
+        "seq": seq,
+        "ts": ts,
+        "recv_ts_ns": recv_ts_ns,
+        "kind": kind,
+    }
+    for name, value in zip(names, values, strict=True):
+        fields[name] = repr(float(value))
+    return StreamEntry(key, f"{seq}-0", fields)
+
+
+def row_entries(key: str, rows: Mapping[str, NDArray[Any]]) -> list[StreamEntry]:
+    """The entries of the rows returned by ``FeatureEngine.process`` / ``compute_features``
+    (``seq``, ``ts``, ``recv_ts_ns``, ``kind``, then one float column per feature, in
+    order)."""
+    names = [n for n in rows if n not in ROW_FIELDS]
+    seqs = rows["seq"].tolist()
+    ts = rows["ts"].tolist()
+    recv = rows["recv_ts_ns"].tolist()
+    kinds = rows["kind"].tolist()
+    # Columns to Python floats once (repr of a Python float is the shortest round trip).
+    columns = [rows[n].tolist() for n in names]
+    out: list[StreamEntry] = []
+    for i, seq in enumerate(seqs):
+        fields: dict[str, FieldValue] = {
+            "seq": seq,
+            "ts": ts[i],
+            "recv_ts_ns": recv[i],
+            "kind": kinds[i],
+        }
+        for name, column in zip(names, columns, strict=True):
+            fields[name] = repr(column[i])
+        out.append(StreamEntry(key, f"{seq}-0", fields))
+    return out
+
+
+def packed_rows(rows: Mapping[str, NDArray[Any]]) -> tuple[int, list[tuple[int, bytes]]]:
+    """The rows of :func:`row_entries`, pre-packed for a hand-built XADD script call.
+
+    Returns the number of fields per row and, per row, its ``seq`` and its fields as RESP
+    bulk strings (``name value name value ...``): byte for byte what ``row_entries`` is
+    stored as, without an object per field (the publisher's hot path).
+    """
+    names = [n for n in rows if n not in ROW_FIELDS]
+    heads = [bulk(n.encode()) for n in (*ROW_FIELDS, *names)]
+    seqs = rows["seq"].tolist()
+    ts = rows["ts"].tolist()
+    recv = rows["recv_ts_ns"].tolist()
+    kinds = rows["kind"].tolist()
+    columns = [rows[n].tolist() for n in names]
+    out: list[tuple[int, bytes]] = []
+    for i, seq in enumerate(seqs):
+        values = [b"%d" % seq, b"%d" % ts[i], b"%d" % recv[i], b"%d" % kinds[i]]
+        values.extend([repr(column[i]).encode() for column in columns])
+        parts: list[bytes] = []
+        for head, value in zip(heads, values, strict=True):
+            parts.append(head)
+            parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
+        out.append((seq, b"".join(parts)))
+    return len(heads), out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+
+
+def decode_features(fields: Mapping[Any, Any]) -> dict[str, float]:
+    """The feature values of an entry (``str`` or Redis ``bytes`` fields), in entry order:
+    feature name -> float, bit-exact."""
+    return {_text(k): float(v) for k, v in fields.items() if k not in _ROW_FIELD_SET}
+
+
+def decode_feature_entry(fields: Mapping[Any, Any]) -> FeatureRow:
+    """A whole entry: the row header and the feature values."""
+
+    def header(name: str) -> int:
+        raw = fields.get(name, fields.get(name.encode()))
+        if raw is None:
+            raise KeyError(f"feature entry has no field {name!r}")
+        return int(raw)
+
+    return FeatureRow(
+        seq=header("seq"),
+        ts=header("ts"),
+        recv_ts_ns=header("recv_ts_ns"),
+        kind=header("kind"),
+        values=decode_features(fields),
+    )
