@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "live": ("cif.live.cli", "ingest Binance (or the simulator) into Redis and DuckDB"),
     "import": ("cif.store.importer", "load capture files into DuckDB"),
     "sim": ("cif.sim.cli", "run the Binance-compatible exchange simulator"),
+    "train": ("cif.forecast.train", "fit a forecast model on stored history (walk-forward)"),
+    "api": ("cif.api.server", "serve forecasts, features and trades over REST and WebSocket"),
 }
 
 

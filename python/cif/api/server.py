@@ -1,0 +1,290 @@
+"""``cif api``: serve the REST + WebSocket API with uvicorn.
+
+Flags default to ``CIF_*`` environment variables (flag wins): ``CIF_API_HOST`` (127.0.0.1),
+``CIF_API_PORT`` (8000), ``CIF_REDIS_URL``, ``CIF_NAMESPACE``, ``CIF_HISTORY_DIR``,
+``CIF_SYMBOLS``, ``CIF_MODEL``. Stops cleanly on SIGINT/SIGTERM.
+
+:func:`serve` runs the server inside an existing event loop until an ``asyncio.Event`` is
+set, so ``cif live`` can run it next to the other components. It leaves signal handling to
+the embedding process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import uvicorn
+
+from cif.api.app import ApiConfig, Scorer, create_app
+from cif.forecast.models import default_model, load_model
+from cif.ingest.endpoints import normalize_symbols
+
+log = logging.getLogger("cif.api")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"CIF_{name}", default)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        default=_env("API_HOST", "127.0.0.1"),
+        help="address to listen on (default: $CIF_API_HOST or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=_env("API_PORT", "8000"),
+        help="port to listen on, 0 = any free port (default: $CIF_API_PORT or 8000)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis the pipeline writes to (default: $CIF_REDIS_URL or local)",
+    )
+    parser.add_argument(
+        "--namespace", default=_env("NAMESPACE", ""), help="prefix of every Redis key read"
+    )
+    parser.add_argument(
+        "--history-dir",
+        type=Path,
+        default=_env("HISTORY_DIR", "") or None,
+        help="sealed history segments for trades Redis no longer has (default: "
+        "$CIF_HISTORY_DIR; none: Redis only)",
+    )
+    parser.add_argument(
+        "--symbols",
+        default=_env("SYMBOLS", "btcusdt"),
+        help="comma-separated symbols (default: $CIF_SYMBOLS or btcusdt)",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=_env("MODEL", "") or None,
+        help="model artifact JSON for POST /forecast (default: $CIF_MODEL, else the "
+        "default OFI heuristic)",
+    )
+    parser.add_argument(
+        "--ws-queue-size",
+        type=_positive_int,
+        default=1024,
+        help="messages queued per WebSocket client before it is dropped as too slow",
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    parser.add_argument("--duration", type=_positive, default=None, help="stop after N s")
+
+
+def load_scorer(path: Path | None) -> Scorer:
+    """The model artifact at ``path``, or the default model (the OFI heuristic)."""
+    if path is None:
+        return default_model()
+    try:
+        return load_model(path)
+    except FileNotFoundError:
+        raise ValueError(f"model file not found: {path}") from None
+
+
+def build_config(args: argparse.Namespace) -> ApiConfig:
+    """The service configuration from parsed arguments (``ValueError`` if inconsistent)."""
+    return ApiConfig(
+        symbols=tuple(normalize_symbols(args.symbols)),
+        redis_url=args.redis_url,
+        namespace=args.namespace,
+        history_dir=args.history_dir,
+        host=args.host,
+        port=int(args.port),
+        scorer=load_scorer(args.model),
+        ws_queue_size=args.ws_queue_size,
+        access_log=args.access_log,
+    )
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (for logs)."""
+    parts = urlsplit(url)
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handlers (the embedding process owns them) and
+    with an event set once it is listening."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _run_server(server: _Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as exc:  # uvicorn exits the process on a failed startup
+        raise RuntimeError(f"the API server failed to start (exit code {exc.code})") from None
+
+
+async def serve(
+    config: ApiConfig,
+    stop_event: asyncio.Event,
+    *,
+    on_started: Callable[[int], None] | None = None,
+) -> None:
+    """Serve the API until ``stop_event`` is set. ``on_started(port)`` is called once it
+    listens (``config.port`` 0 picks a free port). Raises ``ValueError`` on an invalid
+    configuration and ``OSError`` when the address cannot be bound."""
+    app = create_app(config)
+    sock = _bind(config.host, config.port)
+    port = int(sock.getsockname()[1])
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=port,
+        log_config=None,
+        access_log=config.access_log,
+        lifespan="on",
+        ws="websockets-sansio",
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = _Server(uv_config)
+    run_task = asyncio.create_task(_run_server(server, sock), name="cif api")
+    waiters = [
+        asyncio.create_task(server.listening.wait()),
+        asyncio.create_task(stop_event.wait()),
+    ]
+    try:
+        done, _ = await asyncio.wait(
+            {run_task, waiters[0], waiters[1]}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiters[0] in done:
+            log.info(
+                "API on http://%s:%d (redis %s, namespace %r, symbols %s, model %s)",
+                config.host,
+                port,
+                redact_url(config.redis_url),
+                config.namespace,
+                ",".join(config.symbols),
+                "none" if config.scorer is None else config.scorer.name,
+            )
+            if on_started is not None:
+                on_started(port)
+            await asyncio.wait({run_task, waiters[1]}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(run_task, *waiters, return_exceptions=True)
+        sock.close()
+    run_task.result()
+    log.info("API stopped")
+
+
+async def _main(config: ApiConfig, duration: float | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    try:
+        await serve(config, stop)
+    except ValueError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = build_config(args)
+    except ValueError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    return asyncio.run(_main(config, args.duration))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cif.api.server``: the same as ``cif api`` once it is registered."""
+    parser = argparse.ArgumentParser(
+        prog="cif api", description="serve forecasts over REST and WebSocket"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1368 @@
+"""The forecaster service: ``features:{sym}`` in, ``forecasts:{sym}`` and ``eval:{sym}`` out.
+
+Per symbol it owns, one asyncio task reads the feature rows through the consumer group
+``cif-forecasts``, scores each batch with the model (one Rust call per batch), publishes one
+forecast per row to ``forecasts:{sym}`` (entry ID ``<feature seq>-0``, fields as in
+``/work/spec/forecasts.md``) and feeds every row to the live :class:`Evaluator`, whose
+summary it publishes as JSON to ``eval:{sym}`` every ``eval_interval_s``.
+
+Latency
+    The goal is tick -> forecast on the WebSocket within 10 ms (p99) at 5k ticks/s, so
+    nothing waits to fill a batch: whatever one ``XREADGROUP ... BLOCK 100`` returns is
+    scored and published at once (one fenced script call, one round trip), and only then
+    fed to the evaluator. ``published_ns`` is the wall clock just before that round trip.
+    The checkpoint, which runs between batches, costs O(rows since the last one), not
+    O(forecasts waiting for their horizon) (see "Checkpoint" below): at 5k rows/s and a 10 s
+    horizon 50k forecasts wait, and serializing them all every second would stall the loop
+    for tens of ms.
+
+Exactly-once output from at-least-once input
+    The same scheme as the feature processor (:mod:`cif.features.processor`): input entries
+    are acked ONLY by the fenced script that also stores the forecaster's state
+    (``forecasts-state:{sym}``) and the evaluation summary. After a crash (kill -9) the next
+    owner restores the state, claims the unacked entries (``XAUTOCLAIM``, then its own
+    pending list from 0) and re-processes them in order from exactly that state: the model
+    is deterministic, so the forecasts are bit-identical and their re-publication is refused
+    by Redis (ID not above the stream's top; counted as ``republished``, a no-op), and the
+    evaluator, fed the same rows from the same state, ends where an uninterrupted run ends.
+    Rows whose ``seq`` is not above the state's last one are skipped (``seen``: only a
+    rewound group re-delivers them).
+
+Keys (all under ``namespace``, all with the ``{sym}`` hash tag, so every script touches one
+Redis Cluster slot): ``features:{sym}`` (input, group ``cif-forecasts``),
+``forecasts:{sym}`` (output, ``MAXLEN ~``), ``eval:{sym}`` (summary JSON,
+:func:`cif.bus.keys.eval_key`), ``forecasts-state:{sym}`` (checkpoint),
+``lease:forecasts:{sym}`` (ownership, :mod:`cif.features.leases`).
+
+Checkpoint format (``forecasts-state:{sym}``)
+    A pickle (protocol 5) of a dict: ``format`` ("cif-forecaster-state"), ``version`` (1),
+    ``symbol``, ``identity`` (model name, version, kind, classes, horizon, features, SHA-256
+    of its parameters, rolling window), ``last_seq``, ``evaluator`` (the
+    :class:`Evaluator` object, including its label tracker, with its two FIFO queues
+    detached), and the two queues as little-endian column bytes: ``rows`` (index int64, ts
+    int64, mid float64: the label tracker's pending rows) and ``forecasts`` (index int64,
+    probs float64 x K, base-rate probs float64 x K: the forecasts waiting for their outcome).
+    The queues are kept as columns by the service as rows go through (appended per batch,
+    trimmed at each checkpoint, checked against the evaluator's own queues), which is what
+    makes a checkpoint cheap. It is loaded with an allow-listing unpickler that resolves
+    only the evaluator's own classes and ``deque``, so a forged key cannot run code.
+    Pickling the evaluator (rather than a hand-written schema) keeps every one of its
+    counters and compensated sums exact without re-implementing its state here; the price
+    is that the format follows :mod:`cif.forecast.evaluation`'s internals (the layout of
+    the two queues is checked when the service starts).
+    A checkpoint of another model (or window) starts a fresh evaluation (logged): a new
+    model version is a normal deploy. An unreadable checkpoint refuses the symbol (logged,
+    lease released, the process stays up), as the feature processor does.
+
+Bad input
+    An entry that cannot be decoded, whose ID is not ``<seq>-0``, whose time goes backwards
+    or that lacks a feature the model or the labels need is counted per reason, the first
+    few logged with a sample, skipped, and acked with the next checkpoint. A row the model
+    fails on (exception, or probabilities that are not finite, in [0, 1] and summing to 1
+    within 1e-12) gets no forecast (counted) but still feeds the labels: its mid is real
+    market data that settles other rows' outcomes, and the batch labels use every row too.
+
+Redis down or lease lost: that symbol's task stops and retries with backoff (re-acquiring
+the lease and restoring the checkpoint); the process stays up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import pickle
+import signal
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import redis.asyncio as aioredis
+from numpy.typing import NDArray
+from redis.exceptions import RedisError, ResponseError
+
+from cif.bus.keys import eval_key, features_key, forecasts_key
+from cif.bus.stream_writer import bulk, pack_command, round_trip
+from cif.features.entries import ROW_FIELDS, FeatureRow, decode_feature_entry
+from cif.features.leases import FENCE_LUA, Lease, lease_key, owner_id
+from cif.forecast.evaluation import DEFAULT_WINDOW, Evaluator
+from cif.forecast.labels import LabelTracker
+from cif.forecast.models import Model, default_model, load_model
+from cif.ingest.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+#: Consumer group of the forecaster on every symbol's ``features:{sym}``.
+GROUP: Final = "cif-forecasts"
+#: Lease role: ``lease:forecasts:{sym}``.
+LEASE_ROLE: Final = "forecasts"
+STATE_FORMAT: Final = "cif-forecaster-state"
+STATE_VERSION: Final = 1
+#: How far a forecast's probabilities may sum away from 1 (the spec's promise).
+PROB_SUM_TOLERANCE: Final = 1e-12
+
+_LOG_FIRST = 5
+_LOG_EVERY = 1000
+_SAMPLE_CHARS = 200
+_PUBLISH_CHUNK = 500
+
+
+def state_key(symbol: str, namespace: str = "") -> str:
+    """The forecaster's checkpoint of ``symbol``: ``forecasts-state:{btcusdt}`` (the same
+    hash tag and namespace prefix as the symbol's streams)."""
+    key = forecasts_key(symbol, namespace)  # validates the symbol, applies the namespace
+    prefix = f"{namespace}:" if namespace else ""
+    return prefix + "forecasts-state" + key[len(prefix) + len("forecasts") :]
+
+
+def forecaster_lease_key(symbol: str, namespace: str = "") -> str:
+    """``lease:forecasts:{btcusdt}``."""
+    return lease_key(symbol, namespace, role=LEASE_ROLE)
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """Everything the forecaster can be told."""
+
+    symbols: Sequence[str] = ("btcusdt",)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = ""
+    #: model artifact (``<name>-v<version>.json``); None: the seed heuristic (default_model)
+    model_path: str | None = None
+    lease_ttl_s: float = 10.0
+    #: consumer name in the group (default: the owner id, ``host:pid:random``)
+    consumer: str | None = None
+    #: publish the evaluation summary and checkpoint (ack) this often while there is work
+    eval_interval_s: float = 1.0
+    #: rolling-metrics window of the evaluator (last N scored forecasts)
+    rolling_window: int = DEFAULT_WINDOW
+    group: str = GROUP
+    read_count: int = 1000
+    block_ms: int = 100
+    maxlen: int = 1_000_000
+    #: ... or checkpoint as soon as this many entries wait to be acked
+    checkpoint_entries: int = 100_000
+    stats_interval_s: float = 10.0
+    retry_cap_s: float = 5.0
+
+    def validate(self) -> None:
+        """``ValueError`` naming the first inconsistent setting."""
+        if not [s for s in self.symbols if s.strip()]:
+            raise ValueError("no symbols to forecast")
+        for name in ("eval_interval_s", "lease_ttl_s", "stats_interval_s", "retry_cap_s"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.lease_ttl_s < 0.5:
+            raise ValueError(f"lease ttl must be at least 0.5 s, got {self.lease_ttl_s}")
+        if self.rolling_window < 1:
+            raise ValueError(f"rolling window must be >= 1, got {self.rolling_window}")
+        for name in ("read_count", "block_ms", "maxlen", "checkpoint_entries"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def load_model(self) -> Model:
+        """The configured artifact, or the seed heuristic when none is configured."""
+        return default_model() if self.model_path is None else load_model(self.model_path)
+
+
+# -- stats -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForecastStats:
+    """Counters of one symbol, for logs, tests and the API."""
+
+    owned: bool = False
+    acquisitions: int = 0
+    lease_lost: int = 0
+    errors: int = 0
+    #: why the symbol was refused (an unreadable checkpoint), if it was
+    refused: str | None = None
+    restored: int = 0
+    #: checkpoints of another model/window: the evaluation started over
+    model_changed: int = 0
+    #: input entries received (read, or re-read from the pending list)
+    entries_in: int = 0
+    #: feature rows fed to the evaluator
+    rows_in: int = 0
+    forecasts_out: int = 0
+    #: forecasts Redis already had (re-publication after a restart: a no-op)
+    republished: int = 0
+    rejected: int = 0
+    #: rows already in the state (``seq <= last_seq``), skipped
+    seen: int = 0
+    claimed: int = 0
+    #: pending entries whose data was trimmed from the stream before they were processed
+    trimmed: int = 0
+    checkpoints: int = 0
+    #: the column copy of an evaluator queue disagreed with it and was rebuilt (a bug)
+    queue_rebuilds: int = 0
+    bad: Counter[str] = field(default_factory=Counter)
+    last_seq: int | None = None
+    last_recv_ts_ns: int = 0
+    #: batches scored and published, and the time from a read's reply to the publish reply
+    batches: int = 0
+    publish_ns_total: int = 0
+    publish_ns_max: int = 0
+    #: time spent feeding the evaluator (after the publish), all batches
+    evaluate_ns_total: int = 0
+    checkpoint_ns_total: int = 0
+    checkpoint_ns_max: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return self.seen + self.trimmed + sum(self.bad.values())
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class LeaseLost(RuntimeError):
+    """The symbol's lease is not ours any more: stop working on it at once."""
+
+
+class StateError(RuntimeError):
+    """The checkpoint cannot be read: never guess, refuse the symbol."""
+
+
+def _is_lease_lost(exc: BaseException) -> bool:
+    return isinstance(exc, ResponseError) and "LEASE_LOST" in str(exc)
+
+
+# -- scripts -----------------------------------------------------------------------------------
+
+# KEYS: lease, forecasts stream. ARGV: owner, maxlen, then (id, n, field, value...)...
+# A refused ID ("equal or smaller than the target stream top item") is a re-published
+# forecast: counted, not an error.
+_PUBLISH_LUA = (
+    FENCE_LUA
+    + """
+local key, maxlen = KEYS[2], ARGV[2]
+local i, n_args = 3, #ARGV
+local added, dups, rejected, first_err = 0, 0, 0, ''
+while i <= n_args do
+  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id,
+                          unpack(ARGV, i + 2, i + 1 + 2 * n))
+  if type(res) == 'table' and res.err then
+    if string.find(res.err, 'equal or smaller', 1, true) then
+      dups = dups + 1
+    else
+      rejected = rejected + 1
+      if first_err == '' then first_err = res.err end
+    end
+  else
+    added = added + 1
+  end
+  i = i + 2 + 2 * n
+end
+return {added, dups, rejected, first_err}
+"""
+).encode()
+
+# KEYS: lease, state, eval summary, features stream. ARGV: owner, group, state, summary,
+# entry ids to ack... State, summary and acks change together or not at all.
+_CHECKPOINT_LUA = (
+    FENCE_LUA
+    + """
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4])
+local acked = 0
+local i, n = 5, #ARGV
+while i <= n do
+  local j = math.min(i + 999, n)
+  acked = acked + redis.call('XACK', KEYS[4], ARGV[2], unpack(ARGV, i, j))
+  i = j + 1
+end
+return acked
+"""
+).encode()
+
+_PUBLISH_HEAD = bulk(b"EVAL") + bulk(_PUBLISH_LUA) + bulk(b"2")
+
+
+def _sample(fields: Mapping[Any, Any]) -> str:
+    text = ", ".join(
+        f"{k.decode() if isinstance(k, bytes) else k}={v.decode() if isinstance(v, bytes) else v}"
+        for k, v in fields.items()
+    )
+    return text if len(text) <= _SAMPLE_CHARS else text[:_SAMPLE_CHARS] + "..."
+
+
+# -- the evaluator's state ---------------------------------------------------------------------
+
+_ROW_DTYPES: Final = (np.dtype("<i8"), np.dtype("<i8"), np.dtype("<f8"))
+_ALLOWED_CLASSES: Final = frozenset(
+    {
+        ("collections", "deque"),
+        ("cif.forecast.evaluation", "Evaluator"),
+        ("cif.forecast.evaluation", "_Track"),
+        ("cif.forecast.evaluation", "_Sum"),
+        ("cif.forecast.labels", "LabelTracker"),
+    }
+)
+
+
+class _StateUnpickler(pickle.Unpickler):
+    """Resolves only the classes a forecaster state is made of: a checkpoint key that
+    someone else wrote cannot make the service import or call anything else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_CLASSES:
+            raise pickle.UnpicklingError(f"a forecaster state never holds {module}.{name}")
+        return super().find_class(module, name)
+
+
+def check_evaluator_layout(ev: Evaluator) -> None:
+    """The checkpoint reads the evaluator's two FIFO queues directly (see the module doc):
+    fail loudly at start, not at the first restore, if their layout ever changes."""
+    tracker = getattr(ev, "_tracker", None)
+    if not isinstance(tracker, LabelTracker):
+        raise TypeError("Evaluator has no LabelTracker in _tracker: the checkpoint needs it")
+    for owner, name in ((ev, "_pending"), (tracker, "_pending")):
+        if not isinstance(getattr(owner, name, None), deque):
+            raise TypeError(f"{type(owner).__name__}.{name} is not a deque: update the service")
+    probe = Evaluator(ev.classes, 1)
+    probe.observe(0, 1.0, [1.0 / len(ev.classes)] * len(ev.classes))
+    item, row = probe._pending[0], probe._tracker._pending[0]
+    ok_item = (
+        len(item) == 3
+        and isinstance(item[0], int)
+        and all(len(x) == len(ev.classes) for x in item[1:])
+    )
+    if not ok_item or len(row) != 3 or row[:2] != (0, 0):
+        raise TypeError(f"unexpected evaluator queue items {item!r} / {row!r}: update the service")
+
+
+class _ColumnQueue:
+    """A column copy of one of the evaluator's FIFO queues (first column: the row index).
+
+    New rows are appended to flat Python lists as the evaluator takes them (a list append
+    per value: the cheapest thing the hot loop can do); :meth:`columns` turns them into
+    arrays, appends them to the columns kept from the last checkpoint and drops the rows
+    the evaluator has settled since (every index below its queue's head: both queues are
+    FIFO in row order). A checkpoint thus costs O(rows since the last one) instead of
+    re-encoding every waiting forecast from Python tuples each time."""
+
+    def __init__(self, dtypes: Sequence[np.dtype[Any]], widths: Sequence[int]) -> None:
+        self.dtypes = tuple(dtypes)
+        self.widths = tuple(widths)  # 0: a 1-D column, k: (n, k)
+        self.new: tuple[list[Any], ...] = tuple([] for _ in self.dtypes)
+        self._cols = self.empty_columns()
+
+    def empty_columns(self) -> tuple[NDArray[Any], ...]:
+        return tuple(
+            np.empty((0, w) if w else 0, dtype=d)
+            for d, w in zip(self.dtypes, self.widths, strict=True)
+        )
+
+    def reset(self, cols: Sequence[NDArray[Any]]) -> None:
+        self._cols = tuple(cols)
+        for values in self.new:
+            values.clear()
+
+    def columns(self, head: int | None) -> tuple[NDArray[Any], ...]:
+        """The rows with index >= ``head`` (None: none), as arrays."""
+        cols = self._cols
+        if self.new[0]:
+            added = tuple(
+                np.array(values, dtype=d).reshape(-1, w) if w else np.array(values, dtype=d)
+                for values, d, w in zip(self.new, self.dtypes, self.widths, strict=True)
+            )
+            cols = tuple(np.concatenate(pair) for pair in zip(cols, added, strict=True))
+            for values in self.new:
+                values.clear()
+        if head is None:
+            cols = self.empty_columns()
+        else:
+            start = int(np.searchsorted(cols[0], head, side="left"))
+            if start:
+                cols = tuple(np.ascontiguousarray(c[start:]) for c in cols)
+        self._cols = cols
+        return cols
+
+
+def _rows_to_columns(items: Sequence[tuple[int, int, float]]) -> tuple[NDArray[Any], ...]:
+    return (
+        np.array([r[0] for r in items], dtype=np.int64),
+        np.array([r[1] for r in items], dtype=np.int64),
+        np.array([r[2] for r in items], dtype=np.float64),
+    )
+
+
+def _forecasts_to_columns(
+    items: Sequence[tuple[int, tuple[float, ...], tuple[float, ...]]], k: int
+) -> tuple[NDArray[Any], ...]:
+    return (
+        np.array([f[0] for f in items], dtype=np.int64),
+        np.array([f[1] for f in items], dtype=np.float64).reshape(-1, k),
+        np.array([f[2] for f in items], dtype=np.float64).reshape(-1, k),
+    )
+
+
+def _same_item(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return repr(a) == repr(b)  # NaN-aware and sign-of-zero-aware equality of plain tuples
+
+
+def model_identity(model: Model, window: int) -> dict[str, Any]:
+    """What an evaluation belongs to: the model (its parameters by hash: ``created_at`` of
+    the built-in heuristic changes every run) and the rolling window."""
+    d = model.to_dict()
+    d.pop("created_at", None)
+    digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    return {
+        "name": model.name,
+        "version": model.version,
+        "kind": model.kind,
+        "classes": list(model.classes),
+        "horizon_ms": model.horizon_ms,
+        "features": list(model.features),
+        "sha256": digest,
+        "window": window,
+    }
+
+
+# -- one ownership period of one symbol --------------------------------------------------------
+
+
+class _Session:
+    """What the forecaster does with a symbol while it holds the lease: restore, recover the
+    pending entries, then read, score, publish, evaluate and checkpoint until stopped (or
+    the lease is lost)."""
+
+    def __init__(self, fc: Forecaster, symbol: str, lease: Lease) -> None:
+        cfg = fc.config
+        model = fc.model
+        self.fc = fc
+        self.cfg = cfg
+        self.model = model
+        self.symbol = symbol
+        self.lease = lease
+        self.client = fc.client
+        self.stats = fc.symbol_stats[symbol]
+        self.consumer = fc.consumer
+        self.features = features_key(symbol, cfg.namespace)
+        self.forecasts = forecasts_key(symbol, cfg.namespace)
+        self.state = state_key(symbol, cfg.namespace)
+        self.eval = eval_key(symbol, cfg.namespace)
+        self.k = len(model.classes)
+        self.identity = model_identity(model, cfg.rolling_window)
+        self.evaluator = self._fresh_evaluator()
+        self.last_seq: int | None = None
+        self.row_queue = _ColumnQueue(_ROW_DTYPES, (0, 0, 0))
+        self.forecast_queue = _ColumnQueue(
+            (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8")), (0, self.k, self.k)
+        )
+        self.acks: list[bytes] = []
+        self.dirty = False
+        now = time.monotonic()
+        self.last_checkpoint = now
+        self.last_renew = now
+        # The forecast entry, field by field (spec order); the varying parts are filled in
+        # per row, published_ns just before the round trip.
+        classes = model.classes
+        self._i_up = classes.index("up")
+        self._i_down = classes.index("down")
+        self._i_flat = classes.index("flat") if "flat" in classes else None
+        n_fields = 11 if self._i_flat is None else 12
+        self._n_args_entry = 2 + 2 * n_fields
+        self._n_fields = bulk(b"%d" % n_fields)
+        self._f_symbol = bulk(b"symbol") + bulk(symbol.encode())
+        self._f_seq = bulk(b"seq")
+        self._f_ts = bulk(b"ts")
+        self._f_recv = bulk(b"recv_ts_ns")
+        self._f_model = (
+            bulk(b"horizon")
+            + bulk(model.horizon.encode())
+            + bulk(b"horizon_ms")
+            + bulk(b"%d" % model.horizon_ms)
+            + bulk(b"model")
+            + bulk(model.name.encode())
+            + bulk(b"model_version")
+            + bulk(b"%d" % model.version)
+        )
+        self._f_up = bulk(b"prob_up")
+        self._f_down = bulk(b"prob_down")
+        self._f_flat = bulk(b"prob_flat")
+        self._f_published = bulk(b"published_ns")
+        self._header_fields = [f.encode() for f in ROW_FIELDS]
+        self._used_fields = [f.encode() for f in dict.fromkeys([*model.features, "mid"])]
+        self._publish_keys = bulk(lease.key.encode()) + bulk(self.forecasts.encode())
+        self._publish_args = bulk(fc.owner.encode()) + bulk(b"%d" % cfg.maxlen)
+
+    def _fresh_evaluator(self) -> Evaluator:
+        m = self.model
+        return Evaluator(
+            m.classes,
+            m.horizon_ms,
+            window=self.cfg.rolling_window,
+            symbol=self.symbol,
+            model=m.name,
+            model_version=m.version,
+        )
+
+    # -- state -------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The checkpoint blob (module doc, "Checkpoint format")."""
+        ev = self.evaluator
+        tracker = ev._tracker
+        rows_q, fc_q = tracker._pending, ev._pending
+        rows = self.row_queue.columns(rows_q[0][0] if rows_q else None)
+        if not self._queue_matches(rows, rows_q):
+            self._rebuilt("rows")
+            rows = _rows_to_columns(list(rows_q))
+            self.row_queue.reset(rows)
+        fcs = self.forecast_queue.columns(fc_q[0][0] if fc_q else None)
+        if not self._queue_matches(fcs, fc_q):
+            self._rebuilt("forecasts")
+            fcs = _forecasts_to_columns(list(fc_q), self.k)
+            self.forecast_queue.reset(fcs)
+        state = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "symbol": self.symbol,
+            "identity": self.identity,
+            "last_seq": self.last_seq,
+            "evaluator": ev,
+            "rows": [c.tobytes() for c in rows],
+            "forecasts": [c.tobytes() for c in fcs],
+        }
+        # Detach the queues (they travel as columns); nothing else runs meanwhile.
+        tracker._pending = None  # type: ignore[assignment]
+        ev._pending = None  # type: ignore[assignment]
+        try:
+            buf = io.BytesIO()
+            pickler = pickle.Pickler(buf, protocol=5)
+            # No memo: the bytes depend on the values only, not on which equal objects
+            # happen to be shared (a restored evaluator shares fewer strings).
+            pickler.fast = True
+            pickler.dump(state)
+            return buf.getvalue()
+        finally:
+            tracker._pending = rows_q
+            ev._pending = fc_q
+
+    def _queue_matches(self, cols: tuple[NDArray[Any], ...], queue: deque[Any]) -> bool:
+        n = len(cols[0])
+        if n != len(queue):
+            return False
+        if n == 0:
+            return True
+        for pos in (0, n - 1):
+            got = tuple(c[pos].tolist() if c.ndim == 1 else tuple(c[pos].tolist()) for c in cols)
+            if not _same_item(got, queue[pos]):
+                return False
+        return True
+
+    def _rebuilt(self, which: str) -> None:
+        self.stats.queue_rebuilds += 1
+        log.error(
+            "%s: the column copy of the evaluator's %s queue disagreed with it; rebuilt "
+            "from the evaluator (slow path; please report)",
+            self.symbol,
+            which,
+        )
+
+    def restore(self, blob: bytes) -> None:
+        """Load a checkpoint made by :meth:`snapshot` (``StateError`` if unreadable)."""
+        try:
+            state = _StateUnpickler(io.BytesIO(blob)).load()
+            if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+                raise ValueError("not a forecaster state")
+            if state.get("version") != STATE_VERSION:
+                raise ValueError(f"unknown state version {state.get('version')!r}")
+            if state.get("symbol") != self.symbol:
+                raise ValueError(f"state of symbol {state.get('symbol')!r}")
+            last_seq = state["last_seq"]
+            if last_seq is not None and not isinstance(last_seq, int):
+                raise ValueError(f"last_seq is {last_seq!r}")
+            if state.get("identity") != self.identity:
+                self.stats.model_changed += 1
+                log.warning(
+                    "%s: checkpoint %s was made for %s, configured is %s: the evaluation "
+                    "starts over (forecasting resumes after seq %s)",
+                    self.symbol,
+                    self.state,
+                    state.get("identity"),
+                    self.identity,
+                    last_seq,
+                )
+                self.evaluator = self._fresh_evaluator()
+                self.row_queue.reset(self.row_queue.empty_columns())
+                self.forecast_queue.reset(self.forecast_queue.empty_columns())
+                self.last_seq = last_seq
+                return
+            ev = state["evaluator"]
+            if not isinstance(ev, Evaluator) or not isinstance(ev._tracker, LabelTracker):
+                raise ValueError("no evaluator in the state")
+            rows = self._decode_columns(state["rows"], self.row_queue)
+            fcs = self._decode_columns(state["forecasts"], self.forecast_queue)
+        except StateError:
+            raise
+        except Exception as exc:  # any malformed blob, whatever the unpickler trips on
+            raise StateError(f"checkpoint {self.state} cannot be restored: {exc!r}") from exc
+        k = self.k
+        ev._tracker._pending = deque(
+            zip(rows[0].tolist(), rows[1].tolist(), rows[2].tolist(), strict=True)
+        )
+        ev._pending = deque(
+            zip(
+                fcs[0].tolist(),
+                map(tuple, fcs[1].reshape(-1, k).tolist()),
+                map(tuple, fcs[2].reshape(-1, k).tolist()),
+                strict=True,
+            )
+        )
+        self.row_queue.reset(rows)
+        self.forecast_queue.reset(fcs)
+        self.evaluator = ev
+        self.last_seq = last_seq
+
+    @staticmethod
+    def _decode_columns(raw: Any, queue: _ColumnQueue) -> tuple[NDArray[Any], ...]:
+        if not isinstance(raw, list) or len(raw) != len(queue.dtypes):
+            raise ValueError("bad queue columns")
+        cols = []
+        for data, dtype, width in zip(raw, queue.dtypes, queue.widths, strict=True):
+            col = np.frombuffer(data, dtype=dtype).copy()
+            cols.append(col.reshape(-1, width) if width else col)
+        if len({len(c) for c in cols}) != 1:
+            raise ValueError("queue columns of different lengths")
+        return tuple(cols)
+
+    async def _load(self) -> None:
+        data: Any = await self.client.get(self.state)
+        if data is None:
+            log.info("%s: no checkpoint, starting a fresh evaluation", self.symbol)
+            return
+        self.restore(bytes(data))
+        self.stats.restored += 1
+        ev = self.evaluator
+        log.info(
+            "%s: restored checkpoint (last seq %s, %d rows, %d forecasts scored, %d waiting)",
+            self.symbol,
+            self.last_seq,
+            ev.rows,
+            ev.scored,
+            ev.pending,
+        )
+
+    # -- input -------------------------------------------------------------------------------
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self.client.xgroup_create(self.features, self.cfg.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _claim(self) -> None:
+        """Take over every pending entry of the group (min-idle 0: we hold the lease, so
+        whoever had them is gone); they are then read back, in ID order, with our own
+        pending list. Consumers left with nothing are forgotten."""
+        claimed = trimmed = 0
+        cursor: Any = "0-0"
+        while True:
+            reply = await self.client.xautoclaim(
+                self.features,
+                self.cfg.group,
+                self.consumer,
+                min_idle_time=0,
+                start_id=cursor,
+                count=self.cfg.read_count,
+            )
+            cursor, entries = reply[0], reply[1]
+            claimed += len(entries)
+            if len(reply) > 2:
+                trimmed += len(reply[2])  # deleted from the stream: Redis dropped them
+            if cursor in (b"0-0", "0-0"):
+                break
+        for consumer in await self.client.xinfo_consumers(self.features, self.cfg.group):
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if name != self.consumer and int(consumer["pending"]) == 0:
+                await self.client.xgroup_delconsumer(self.features, self.cfg.group, name)
+        self.stats.claimed += claimed
+        self.stats.trimmed += trimmed
+        if claimed or trimmed:
+            log.info(
+                "%s: claimed %d pending entries (%d trimmed before processing)",
+                self.symbol,
+                claimed,
+                trimmed,
+            )
+
+    async def _read_own_pending(self, stop: asyncio.Event) -> None:
+        """Every entry delivered to us and not acked, from ID 0, processed in order."""
+        last: Any = "0"
+        total = 0
+        while not stop.is_set():
+            await self._maybe_renew()
+            reply: Any = await self.client.xreadgroup(
+                self.cfg.group, self.consumer, {self.features: last}, count=self.cfg.read_count
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                break
+            last = entries[-1][0]
+            total += len(entries)
+            await self._process(entries)
+            if self._checkpoint_due(time.monotonic()):
+                await self._checkpoint()
+        if total:
+            log.info("%s: re-processed %d delivered, unacked entries", self.symbol, total)
+
+    # -- processing --------------------------------------------------------------------------
+
+    def _bad(self, reason: str, entry_id: bytes, fields: Mapping[Any, Any], detail: str) -> None:
+        self.fc.bad(self.symbol, reason, entry_id, fields, detail)
+
+    def _decode(
+        self, entries: list[Any]
+    ) -> tuple[list[FeatureRow], list[list[float]], list[float], list[bytes]]:
+        """The new, valid rows of a batch: rows, model inputs, mids, entry IDs."""
+        stats = self.stats
+        acks = self.acks
+        features = self.model.features
+        ev = self.evaluator
+        last_seq = self.last_seq
+        last_ts = ev.last_ts
+        rows: list[FeatureRow] = []
+        xs: list[list[float]] = []
+        mids: list[float] = []
+        ids: list[bytes] = []
+        header = self._header_fields
+        used = self._used_fields
+        for entry_id, fields in entries:
+            acks.append(entry_id)
+            if not fields:  # trimmed from the stream while pending
+                stats.trimmed += 1
+                continue
+            # Only the header and the fields this service uses are decoded (the model's
+            # features and the mid, a handful of a row's ~40): decoding is most of the cost
+            # of a batch, and a garbage value in a feature nobody here reads is no reason
+            # to drop the row.
+            picked = {name: fields[name] for name in header if name in fields}
+            missing = None
+            for name in used:
+                value = fields.get(name)
+                if value is None:
+                    missing = name.decode()
+                else:
+                    picked[name] = value
+            try:
+                row = decode_feature_entry(picked)
+            except (KeyError, ValueError, TypeError) as exc:
+                self._bad("undecodable", entry_id, fields, repr(exc))
+                continue
+            if last_seq is not None and row.seq <= last_seq:
+                stats.seen += 1
+                if stats.seen <= _LOG_FIRST:
+                    log.warning(
+                        "%s: entry %s has seq %d, already processed (last seq %d): skipped",
+                        self.symbol,
+                        entry_id.decode(errors="replace"),
+                        row.seq,
+                        last_seq,
+                    )
+                continue
+            if entry_id != b"%d-0" % row.seq:
+                self._bad("id_mismatch", entry_id, fields, f"seq field {row.seq}")
+                continue
+            if last_ts is not None and row.ts < last_ts:
+                self._bad("ts_decreasing", entry_id, fields, f"ts {row.ts} < {last_ts}")
+                continue
+            if missing is not None:
+                self._bad("missing_feature", entry_id, fields, f"no feature {missing!r}")
+                continue
+            values = row.values
+            x = [values[f] for f in features]
+            mid = values["mid"]
+            rows.append(row)
+            xs.append(x)
+            mids.append(mid)
+            ids.append(entry_id)
+            last_seq = row.seq
+            last_ts = row.ts
+        self.last_seq = last_seq
+        return rows, xs, mids, ids
+
+    def _predict(
+        self, xs: list[list[float]], ids: list[bytes]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """``model.predict`` on the batch (one scorer call) and the rows whose probabilities
+        are publishable; a batch the model fails on is retried row by row."""
+        n, k = len(xs), self.k
+        x = np.array(xs, dtype=np.float64).reshape(n, len(self.model.features))
+        try:
+            p = np.asarray(self.model.predict(x), dtype=np.float64)
+            if p.shape != (n, k):
+                raise ValueError(f"model returned shape {p.shape}, expected {(n, k)}")
+        except Exception as exc:  # a model error must not stop the service
+            p = np.full((n, k), np.nan)
+            for i in range(n):
+                try:
+                    one = np.asarray(self.model.predict(x[i : i + 1]), dtype=np.float64)
+                    p[i] = one.reshape(k)
+                except Exception as exc_i:
+                    self._bad("model_error", ids[i], {}, f"{exc_i!r} (batch: {exc!r})")
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(p).all(axis=1) & (p >= 0.0).all(axis=1) & (p <= 1.0).all(axis=1)
+            ok &= np.abs(p.sum(axis=1) - 1.0) <= PROB_SUM_TOLERANCE
+        if not ok.all():
+            for i in np.flatnonzero(~ok).tolist():
+                if np.isfinite(p[i]).any():  # model_error rows are NaN and counted already
+                    self._bad("invalid_probs", ids[i], {}, f"probabilities {p[i].tolist()}")
+        return p, ok
+
+    async def _process(self, entries: list[Any]) -> None:
+        """One read's entries: decode, score, publish, then evaluate."""
+        t0 = time.perf_counter_ns()
+        stats = self.stats
+        stats.entries_in += len(entries)
+        self.dirty = True
+        rows, xs, mids, ids = self._decode(entries)
+        if not rows:
+            return
+        probs, ok = self._predict(xs, ids)
+        plist = probs.tolist()
+        okl = ok.tolist()
+        if any(okl):
+            await self._publish(rows, plist, okl)
+        t1 = time.perf_counter_ns()
+        stats.batches += 1
+        stats.publish_ns_total += t1 - t0
+        stats.publish_ns_max = max(stats.publish_ns_max, t1 - t0)
+        stats.last_recv_ts_ns = rows[-1].recv_ts_ns
+        stats.last_seq = self.last_seq
+        self._evaluate(rows, mids, plist, okl, ids)
+        stats.evaluate_ns_total += time.perf_counter_ns() - t1
+
+    async def _publish(
+        self, rows: list[FeatureRow], probs: list[list[float]], ok: list[bool]
+    ) -> None:
+        """XADD the forecasts through the fenced script (chunks pipelined, one round trip)."""
+        i_up, i_down, i_flat = self._i_up, self._i_down, self._i_flat
+        head = self._n_fields + self._f_symbol
+        f_seq, f_ts, f_recv, f_model = self._f_seq, self._f_ts, self._f_recv, self._f_model
+        f_up, f_down, f_flat = self._f_up, self._f_down, self._f_flat
+        bodies: list[bytes] = []
+        for row, p, good in zip(rows, probs, ok, strict=True):
+            if not good:
+                continue
+            seq = b"%d" % row.seq
+            parts = [
+                bulk(seq + b"-0"),
+                head,
+                f_seq,
+                bulk(seq),
+                f_ts,
+                bulk(b"%d" % row.ts),
+                f_recv,
+                bulk(b"%d" % row.recv_ts_ns),
+                f_model,
+                f_up,
+                bulk(repr(p[i_up]).encode()),
+                f_down,
+                bulk(repr(p[i_down]).encode()),
+            ]
+            if i_flat is not None:
+                parts.append(f_flat)
+                parts.append(bulk(repr(p[i_flat]).encode()))
+            bodies.append(b"".join(parts))
+        published = self._f_published + bulk(b"%d" % time.time_ns())
+        payloads = []
+        for start in range(0, len(bodies), _PUBLISH_CHUNK):
+            chunk = bodies[start : start + _PUBLISH_CHUNK]
+            n_args = 7 + self._n_args_entry * len(chunk)  # EVAL script 2 keys*2 owner maxlen
+            payloads.append(
+                b"".join(
+                    [
+                        b"*%d\r\n" % n_args,
+                        _PUBLISH_HEAD,
+                        self._publish_keys,
+                        self._publish_args,
+                        *(body + published for body in chunk),
+                    ]
+                )
+            )
+        replies = await round_trip(self.client, b"".join(payloads), len(payloads))
+        stats = self.stats
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                if _is_lease_lost(reply):
+                    raise LeaseLost(str(reply))
+                raise reply
+            added, dups, rejected, first_error = reply
+            stats.forecasts_out += int(added)
+            stats.republished += int(dups)
+            if int(rejected):
+                stats.rejected += int(rejected)
+                log.error("%s: redis rejected %d forecasts: %r", self.symbol, rejected, first_error)
+
+    def _evaluate(
+        self,
+        rows: list[FeatureRow],
+        mids: list[float],
+        probs: list[list[float]],
+        ok: list[bool],
+        ids: list[bytes],
+    ) -> None:
+        """Every row to the evaluator (with its forecast when it got one), in order, and
+        the column copies of its queues."""
+        ev = self.evaluator
+        tracker_q = ev._tracker._pending
+        forecast_q = ev._pending
+        r_idx, r_ts, r_mid = self.row_queue.new
+        f_idx, f_probs, f_base = self.forecast_queue.new
+        fed = 0
+        for row, mid, p, good, entry_id in zip(rows, mids, probs, ok, ids, strict=True):
+            try:
+                ev.observe(row.ts, mid, p if good else None)
+            except ValueError as exc:  # validated before, so not expected: count, go on
+                self._bad("evaluation", entry_id, {}, str(exc))
+                continue
+            fed += 1
+            index, ts, m = tracker_q[-1]
+            r_idx.append(index)
+            r_ts.append(ts)
+            r_mid.append(m)
+            if good:
+                index, p_stored, base = forecast_q[-1]
+                f_idx.append(index)
+                f_probs.extend(p_stored)
+                f_base.extend(base)
+        self.stats.rows_in += fed
+
+    # -- checkpoint --------------------------------------------------------------------------
+
+    def _checkpoint_due(self, now: float) -> bool:
+        if len(self.acks) >= self.cfg.checkpoint_entries:
+            return True
+        return self.dirty and now - self.last_checkpoint >= self.cfg.eval_interval_s
+
+    async def _checkpoint(self) -> None:
+        """State, evaluation summary and the acks of everything processed, in one fenced
+        call."""
+        t0 = time.perf_counter_ns()
+        blob = self.snapshot()
+        summary = json.dumps(self.evaluator.summary(), allow_nan=False, separators=(",", ":"))
+        payload = pack_command(
+            b"EVAL",
+            _CHECKPOINT_LUA,
+            b"4",
+            self.lease.key.encode(),
+            self.state.encode(),
+            self.eval.encode(),
+            self.features.encode(),
+            self.fc.owner.encode(),
+            self.cfg.group.encode(),
+            blob,
+            summary.encode(),
+            *self.acks,
+        )
+        (reply,) = await round_trip(self.client, payload, 1)
+        if isinstance(reply, BaseException):
+            if _is_lease_lost(reply):
+                raise LeaseLost(str(reply))
+            raise reply
+        self.acks = []
+        self.dirty = False
+        self.last_checkpoint = time.monotonic()
+        stats = self.stats
+        stats.checkpoints += 1
+        took = time.perf_counter_ns() - t0
+        stats.checkpoint_ns_total += took
+        stats.checkpoint_ns_max = max(stats.checkpoint_ns_max, took)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _maybe_renew(self) -> None:
+        now = time.monotonic()
+        if now - self.last_renew >= self.cfg.lease_ttl_s / 3:
+            if not await self.lease.renew():
+                raise LeaseLost("the lease expired or was taken over")
+            self.last_renew = now
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work on the symbol until ``stop`` (then checkpoint); raises ``LeaseLost``,
+        ``StateError`` or Redis errors, which end the ownership period."""
+        await self._load()
+        await self._ensure_group()
+        await self._claim()
+        await self._read_own_pending(stop)
+        read = self.client.xreadgroup
+        streams: dict[Any, Any] = {self.features: ">"}
+        group, consumer = self.cfg.group, self.consumer
+        count, block = self.cfg.read_count, self.cfg.block_ms
+        while not stop.is_set():
+            await self._maybe_renew()
+            reply: Any = await read(group, consumer, streams, count=count, block=block)
+            if reply:
+                entries = reply[0][1]
+                if entries:
+                    await self._process(entries)
+            if self._checkpoint_due(time.monotonic()):
+                await self._checkpoint()
+        if self.dirty or self.acks:
+            await self._checkpoint()
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+class Forecaster:
+    """Runs one task per configured symbol: stand by for its lease, own it, recover."""
+
+    def __init__(
+        self,
+        config: ForecasterConfig,
+        client: aioredis.Redis | None = None,
+        model: Model | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.model = model if model is not None else config.load_model()
+        check_evaluator_layout(Evaluator(self.model.classes, self.model.horizon_ms))
+        self.owner = owner_id()
+        self.consumer = config.consumer or self.owner
+        self.symbols = list(dict.fromkeys(s.strip().lower() for s in config.symbols if s.strip()))
+        self._own_client = client is None
+        self.client: aioredis.Redis = client or aioredis.from_url(
+            config.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
+        )
+        self.symbol_stats: dict[str, ForecastStats] = {s: ForecastStats() for s in self.symbols}
+        self.started = asyncio.Event()
+        self._stopped = False
+
+    def bad(
+        self,
+        symbol: str,
+        reason: str,
+        entry_id: bytes,
+        fields: Mapping[Any, Any],
+        detail: str,
+    ) -> None:
+        """Count a skipped row; log the first few of each reason with a sample."""
+        stats = self.symbol_stats[symbol]
+        stats.bad[reason] += 1
+        n = stats.bad[reason]
+        if n <= _LOG_FIRST or n % _LOG_EVERY == 0:
+            log.warning(
+                "%s: skipped feature row #%d with reason %s (entry %s): %s%s",
+                symbol,
+                n,
+                reason,
+                entry_id.decode(errors="replace"),
+                detail,
+                f"; fields: {_sample(fields)}" if fields else "",
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Forecast until ``stop`` is set; every owned symbol is checkpointed (its summary
+        published) and its lease released on the way out, so a stand-by takes over at once."""
+        cfg = self.config
+        m = self.model
+        log.info(
+            "forecaster %s (consumer %s) for %s: model %s v%d (%s, horizon %s, features %s); "
+            "evaluation every %g s over a window of %d; lease ttl %g s",
+            self.owner,
+            self.consumer,
+            ",".join(self.symbols),
+            m.name,
+            m.version,
+            m.kind,
+            m.horizon,
+            list(m.features),
+            cfg.eval_interval_s,
+            cfg.rolling_window,
+            cfg.lease_ttl_s,
+        )
+        tasks = [
+            asyncio.create_task(self._run_symbol(sym, stop), name=f"forecasts-{sym}")
+            for sym in self.symbols
+        ]
+        stats_task = asyncio.create_task(self._log_stats(stop))
+        self.started.set()
+        try:
+            await stop.wait()
+        finally:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            stats_task.cancel()
+            await asyncio.gather(stats_task, return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                    log.error("forecast task failed: %r", r)
+            if self._own_client:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.client.aclose()
+            self._stopped = True
+            log.info("forecaster stopped; %s", self.summary())
+
+    async def _wait(self, stop: asyncio.Event, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _run_symbol(self, symbol: str, stop: asyncio.Event) -> None:
+        cfg = self.config
+        stats = self.symbol_stats[symbol]
+        lease = Lease(
+            self.client, forecaster_lease_key(symbol, cfg.namespace), self.owner, cfg.lease_ttl_s
+        )
+        backoff = Backoff(base_s=0.1, cap_s=cfg.retry_cap_s)
+        standby = min(cfg.lease_ttl_s / 4, 2.0)
+        standing_by = False
+        redis_down = False
+        while not stop.is_set():
+            try:
+                acquired = await lease.acquire()
+                holder = None if acquired else await lease.holder()
+            except (RedisError, OSError) as exc:
+                if not redis_down:
+                    log.warning("%s: redis unavailable (%s); retrying", symbol, exc)
+                    redis_down = True
+                await self._wait(stop, backoff.next_delay())
+                continue
+            if redis_down:
+                log.info("%s: redis is back", symbol)
+                redis_down = False
+            if not acquired:
+                if not standing_by:
+                    log.info("%s: lease held by %s; standing by", symbol, holder)
+                    standing_by = True
+                await self._wait(stop, standby)
+                continue
+            standing_by = False
+            stats.owned = True
+            stats.acquisitions += 1
+            log.info("%s: lease acquired by %s", symbol, self.owner)
+            started = time.monotonic()
+            release = True
+            try:
+                await _Session(self, symbol, lease).run(stop)
+            except LeaseLost as exc:
+                stats.lease_lost += 1
+                release = False
+                log.warning("%s: lease lost (%s); stopped working on it", symbol, exc)
+            except StateError as exc:
+                stats.refused = str(exc)
+                log.error("%s: refusing the symbol: %s (delete the key to start over)", symbol, exc)
+                with contextlib.suppress(RedisError, OSError):
+                    await lease.release()
+                stats.owned = False
+                return
+            except (RedisError, OSError) as exc:
+                stats.errors += 1
+                log.warning("%s: redis error (%s); stopped working on it, will retry", symbol, exc)
+            except Exception:
+                stats.errors += 1
+                log.exception("%s: unexpected error; stopped working on it, will retry", symbol)
+            finally:
+                stats.owned = False
+            if release:
+                with contextlib.suppress(RedisError, OSError):
+                    await lease.release()
+            if stop.is_set():
+                break
+            if time.monotonic() - started > 10 * cfg.retry_cap_s:
+                backoff.reset()
+            await self._wait(stop, backoff.next_delay())
+
+    async def _log_stats(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._wait(stop, self.config.stats_interval_s)
+            if not stop.is_set():
+                log.info("%s", self.summary())
+
+    def stats(self) -> dict[str, Any]:
+        """Every counter, per symbol."""
+        out: dict[str, Any] = {}
+        for sym, s in self.symbol_stats.items():
+            d = asdict(s)
+            d["bad"] = dict(s.bad)
+            d["skipped"] = s.skipped
+            out[sym] = d
+        return out
+
+    def summary(self) -> str:
+        """One log line: per symbol rows in, forecasts out, duplicates, skipped, cost, lag."""
+        parts = []
+        now_ns = time.time_ns()
+        for sym, s in self.symbol_stats.items():
+            if s.refused:
+                parts.append(f"{sym}: REFUSED ({s.refused})")
+                continue
+            state = "owned" if s.owned else ("stopped" if self._stopped else "standby")
+            lag = f"{(now_ns - s.last_recv_ts_ns) / 1e6:.0f}ms" if s.last_recv_ts_ns else "-"
+            per_batch = f"{s.publish_ns_total / s.batches / 1e3:.0f}us" if s.batches else "-"
+            parts.append(
+                f"{sym}: {state}, rows in {s.rows_in}, forecasts out {s.forecasts_out}, "
+                f"duplicates {s.republished}, skipped {s.skipped} (seen {s.seen}, "
+                f"bad {dict(s.bad) or 0}, trimmed {s.trimmed}), claimed {s.claimed}, "
+                f"batches {s.batches} ({per_batch} to publish, max "
+                f"{s.publish_ns_max / 1e6:.1f}ms), checkpoints {s.checkpoints}, lag {lag}"
+            )
+        return "forecasts: " + "; ".join(parts)
+
+
+async def run_forecaster(
+    config: ForecasterConfig,
+    stop: asyncio.Event,
+    *,
+    client: aioredis.Redis | None = None,
+    model: Model | None = None,
+) -> Forecaster:
+    """Run the forecaster until ``stop`` is set (the entry the combined ``cif live`` process
+    calls); returns it, with its counters. A bad model artifact raises at once (a deploy
+    with a broken model should fail, not run without forecasts)."""
+    forecaster = Forecaster(config, client=client, model=model)
+    await forecaster.run(stop)
+    return forecaster
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"CIF_{name}", default)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The forecaster's flags (each with a ``CIF_*`` environment default)."""
+    parser.add_argument(
+        "--symbols", default=_env("SYMBOLS", "btcusdt"), help="comma list (default btcusdt)"
+    )
+    parser.add_argument(
+        "--redis-url", default=_env("REDIS_URL", "redis://127.0.0.1:6379/0"), help="Redis URL"
+    )
+    parser.add_argument("--namespace", default=_env("NAMESPACE", ""), help="Redis key prefix")
+    parser.add_argument(
+        "--model",
+        default=_env("MODEL", "") or None,
+        help="model artifact <name>-v<version>.json (default: the seed OFI heuristic)",
+    )
+    parser.add_argument(
+        "--lease-ttl",
+        type=_positive,
+        default=float(_env("FORECAST_LEASE_TTL_S", "10")),
+        help="seconds a symbol's lease outlives its owner (failover time; default 10)",
+    )
+    parser.add_argument(
+        "--consumer",
+        default=_env("FORECAST_CONSUMER", ""),
+        help="consumer name in the cif-forecasts group (default: host:pid:random)",
+    )
+    parser.add_argument(
+        "--eval-interval",
+        type=_positive,
+        default=float(_env("EVAL_INTERVAL_S", "1")),
+        help="seconds between evaluation summaries and checkpoints (default 1)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=int(_env("EVAL_WINDOW", str(DEFAULT_WINDOW))),
+        help=f"rolling evaluation window, forecasts (default {DEFAULT_WINDOW})",
+    )
+    parser.add_argument("--stats-interval", type=_positive, default=10.0, help="stats log, s")
+    parser.add_argument("--duration", type=_positive, default=None, help="stop after N s")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"), help="logging level")
+
+
+def config_from_args(args: argparse.Namespace) -> ForecasterConfig:
+    """``ValueError`` on an inconsistent setting."""
+    consumer = (args.consumer or "").strip() or None
+    if consumer is not None and any(c.isspace() for c in consumer):
+        raise ValueError(f"--consumer must not contain spaces, got {consumer!r}")
+    config = ForecasterConfig(
+        symbols=tuple(s.strip().lower() for s in args.symbols.split(",") if s.strip()),
+        redis_url=args.redis_url,
+        namespace=args.namespace,
+        model_path=args.model,
+        lease_ttl_s=args.lease_ttl,
+        consumer=consumer,
+        eval_interval_s=args.eval_interval,
+        rolling_window=args.window,
+        stats_interval_s=args.stats_interval,
+    )
+    config.validate()
+    return config
+
+
+async def _main(config: ForecasterConfig, duration: float | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    await run_forecaster(config, stop)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cif.forecast.service``: the forecaster alone (stops on SIGINT/SIGTERM)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cif.forecast.service",
+        description="features:{sym} -> forecasts:{sym} and eval:{sym} (Redis)",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=str(args.log_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    try:
+        return asyncio.run(_main(config, args.duration))
+    except (OSError, ValueError) as exc:  # e.g. an unreadable or invalid model artifact
+        log.error("forecaster failed: %s", exc)
+        return 1
+
+
+__all__ = [
+    "GROUP",
+    "LEASE_ROLE",
+    "ForecastStats",
+    "Forecaster",
+    "ForecasterConfig",
+    "LeaseLost",
+    "StateError",
+    "add_arguments",
+    "config_from_args",
+    "forecaster_lease_key",
+    "main",
+    "model_identity",
+    "run_forecaster",
+    "state_key",
+]
+
+if __name__ == "__main__":
+    sys.exit(main())
