@@ -12,9 +12,11 @@ import pytest
 from cif._core import parse_capture
 from cif.bus.keys import book_key
 from cif.cli import main
+from cif.features.event_log import events_from_capture
 from cif.ingest.capture import CaptureFormatError, iter_capture
 from cif.ingest.offline import capture_stream_entries
 from cif.ingest.sequence import assign_seq
+from cif.store.event_log import load_event_log
 from cif.store.importer import import_file
 from cif.store.schema import ensure_schema
 
@@ -209,3 +211,22 @@ def test_files_from_before_level_seq_are_upgraded(
     assert nullable == [("NO",)]
     again = import_file(duckdb_conn, btc_capture)  # the upgraded file keeps working
     assert set(again.result.inserted.values()) == {0}
+
+
+def test_the_stored_event_log_is_the_published_one(
+    duckdb_conn: duckdb.DuckDBPyConnection, btc_capture: Path
+) -> None:
+    import_file(duckdb_conn, btc_capture)
+    stored = load_event_log(duckdb_conn, "btcusdt")
+    published = events_from_capture(btc_capture, "btcusdt")
+    assert list(stored) == list(published)
+    for name, col in published.items():
+        assert (stored[name].dtype, stored[name].shape) == (col.dtype, col.shape), name
+        assert stored[name].tobytes() == col.tobytes(), name
+    # A time range keeps the events with exchange time in [from, to), still by seq.
+    lo, hi = int(published["ts"][5000]), int(published["ts"][6000])
+    part = load_event_log(duckdb_conn, "btcusdt", from_ms=lo, to_ms=hi, depth_levels=3)
+    keep = (published["ts"] >= lo) & (published["ts"] < hi)
+    np.testing.assert_array_equal(part["seq"], published["seq"][keep])
+    np.testing.assert_array_equal(part["bid_depth"], published["bid_depth"][keep][:, :3])
+    assert len(load_event_log(duckdb_conn, "solusdt")["seq"]) == 0

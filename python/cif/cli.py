@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("cif.store.importer", "load capture files into DuckDB"),
     "sim": ("cif.sim.cli", "run the Binance-compatible exchange simulator"),
     "train": ("cif.forecast.train", "fit a forecast model on stored history (walk-forward)"),
+    "replay": ("cif.replay.cli", "replay stored history: offline, into Redis, or verify"),
     "api": ("cif.api.server", "serve forecasts, features and trades over REST and WebSocket"),
 }
 

@@ -81,6 +81,7 @@ from cif.features.entries import packed_rows
 from cif.features.event_log import EventColumns, EventLogBuilder
 from cif.features.leases import FENCE_LUA, Lease, lease_key, owner_id, state_key
 from cif.ingest.backoff import Backoff
+from cif.replay.digest import ChainDigest, digest_key
 
 log = logging.getLogger(__name__)
 
@@ -265,12 +266,19 @@ return {added, dups, rejected, first_err}
 """
 ).encode()
 
-# KEYS: lease, checkpoint, trades stream, book stream.
-# ARGV: owner, group, snapshot, number of trade ids, trade ids..., book ids...
+# KEYS: lease, checkpoint, trades stream, book stream, digest hash.
+# ARGV: owner, group, snapshot, number of trade ids, digest state ('' = none), digest count,
+# digest hex, first seq, last seq, trade ids..., book ids...
+# The output digest (cif.replay.digest) is stored by the same call as the engine snapshot,
+# so after a crash both resume from the same row and no re-processed row counts twice.
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + """
 redis.call('SET', KEYS[2], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[5], 'state', ARGV[5], 'count', ARGV[6], 'digest', ARGV[7],
+             'first_seq', ARGV[8], 'last_seq', ARGV[9])
+end
 local n_trades = tonumber(ARGV[4])
 local acked = 0
 local function ack(key, first, last)
@@ -281,8 +289,8 @@ local function ack(key, first, last)
     i = j + 1
   end
 end
-ack(KEYS[3], 5, 4 + n_trades)
-ack(KEYS[4], 5 + n_trades, #ARGV)
+ack(KEYS[3], 10, 9 + n_trades)
+ack(KEYS[4], 10 + n_trades, #ARGV)
 return acked
 """
 )
@@ -360,6 +368,10 @@ class _Session:
         self.book = book_key(symbol, cfg.namespace)
         self.features = features_key(symbol, cfg.namespace)
         self.state = state_key(symbol, cfg.namespace)
+        self.digest_key = digest_key("features", symbol, cfg.namespace)
+        #: digest of every row published since the engine started (None: not known, the
+        #: checkpoint predates digests); checkpointed with the engine
+        self.digest: ChainDigest | None = None
         self._publish_keys = bulk(lease.key.encode()) + bulk(self.features.encode())
         self._publish_args = bulk(proc.owner.encode()) + bulk(str(cfg.maxlen).encode())
         self.depth_width = max(cfg.depth_levels, default=0)
@@ -383,6 +395,7 @@ class _Session:
         data: Any = await self.client.get(self.state)
         if data is None:
             log.info("%s: no checkpoint, starting a fresh engine", self.symbol)
+            self.digest = ChainDigest("features")
             return fresh
         try:
             engine = FeatureEngine.restore(bytes(data))
@@ -400,7 +413,20 @@ class _Session:
             engine.events,
             engine.last_seq,
         )
+        await self._load_digest()
         return engine
+
+    async def _load_digest(self) -> None:
+        """The output digest saved with the checkpoint; without one (a checkpoint from
+        before digests, or a damaged one) the digest is unknown and not recorded."""
+        raw: Any = await self.client.hget(self.digest_key, "state")
+        try:
+            self.digest = None if raw is None else ChainDigest.from_state(bytes(raw))
+        except ValueError as exc:
+            log.warning("%s: digest state unreadable (%s): not recording", self.symbol, exc)
+            self.digest = None
+        if self.digest is None:
+            log.warning("%s: no digest state with the checkpoint: not recording", self.symbol)
 
     async def _ensure_groups(self) -> None:
         for key in (self.trades, self.book):
@@ -644,6 +670,8 @@ class _Session:
         stats.last_seq = self.engine.last_seq
         stats.last_recv_ts_ns = int(events["recv_ts_ns"][-1])
         if rows is not None and len(rows["seq"]):
+            if self.digest is not None:
+                self.digest.update_features(rows)
             await self._publish(rows)
 
     async def _publish(self, rows: Mapping[str, NDArray[Any]]) -> None:
@@ -681,12 +709,18 @@ class _Session:
         """Snapshot the engine and ack everything processed so far, in one fenced call."""
         assert self.engine is not None
         snapshot = self.engine.snapshot()
+        d = self.digest.record_fields() if self.digest is not None else None
         await self._fenced(
             _CHECKPOINT_LUA,
-            [self.state, self.trades, self.book],
+            [self.state, self.trades, self.book, self.digest_key],
             self.cfg.group,
             snapshot,
             len(self.ack_trades),
+            *(
+                (d["state"], d["count"], d["digest"], d["first_seq"], d["last_seq"])
+                if d is not None
+                else (b"", b"", b"", b"", b"")
+            ),
             *self.ack_trades,
             *self.ack_book,
         )
