@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -82,6 +83,8 @@ class StreamWriter:
         self._last_full_log = 0.0
         self._maxlen_arg = bulk(str(maxlen).encode())
         self._tags: dict[str, str] = {}
+        # Set by put() while run() is active: entries go out as soon as the loop is free.
+        self._wake: asyncio.Event | None = None
         self.stats = WriterStats()
 
     @property
@@ -109,6 +112,8 @@ class StreamWriter:
                     self.stats.dropped_buffer_full,
                 )
         self._buffer.append(entry)
+        if self._wake is not None:
+            self._wake.set()
 
     async def flush(self) -> int:
         """Write everything pending, one round trip per batch.
@@ -196,19 +201,30 @@ class StreamWriter:
     async def run(
         self, stop: asyncio.Event, interval: float = 0.02, max_backoff: float = 2.0
     ) -> None:
-        """Flush every ``interval`` until ``stop`` is set; back off while Redis is down."""
+        """Write entries as they arrive until ``stop`` is set; back off while Redis is down.
+
+        A write starts as soon as the event loop is free after ``put``, so an entry waits
+        for at most the round trip in flight, and entries put during it go out together in
+        the next one (batching grows with load, latency does not). ``interval`` bounds how
+        long a quiet writer waits before checking ``stop``.
+        """
+        wake = self._wake = asyncio.Event()
         delay = interval
-        while True:
-            try:
-                await self.flush()
-                delay = interval
-            except RedisUnavailable:
-                delay = min(max(delay * 2, 0.05), max_backoff)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-                break
-            except TimeoutError:
-                continue
+        try:
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    await self.flush()
+                    delay = interval
+                except RedisUnavailable:
+                    delay = min(max(delay * 2, 0.05), max_backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=interval)
+        finally:
+            self._wake = None
         try:
             await self.flush()
         except RedisUnavailable:
