@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cif.ingest.book_events import BookEvent
+from cif.ingest.book_events import BookEvent, levels_json
 from cif.store import segments
 from cif.store.live_writer import LiveWriter
 from cif.store.schema import TABLES
@@ -36,6 +36,8 @@ def book_event(seq: int) -> BookEvent:
         book_update_id=seq - 1,
         bids=((1.0, 3.0), (0.99, 1.5)),
         asks=((1.1, 4.0),),
+        bids_json=levels_json(((1.0, 3.0), (0.99, 1.5))),
+        asks_json=levels_json(((1.1, 4.0),)),
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from cif._core import Trade
 from cif.bus.keys import book_key, trades_key
 from cif.bus.stream_writer import StreamEntry
-from cif.ingest.book_events import BookEvent, Levels, levels_json
+from cif.ingest.book_events import BookEvent
 
 #: Field names of a trade entry, in order (documented in the README).
 TRADE_FIELDS = (
@@ -85,21 +85,6 @@ def trade_entry(key: str, trade: Trade, seq: int, backfilled: bool) -> StreamEnt
     )
 
 
-_levels_cache: dict[int, tuple[Levels, str]] = {}
-
-
-def _levels(levels: Levels) -> str:
-    """JSON of a depth side; consecutive events share one tuple, encoded once."""
-    cached = _levels_cache.get(id(levels))
-    if cached is not None and cached[0] is levels:
-        return cached[1]
-    text = levels_json(levels)
-    if len(_levels_cache) > 1024:
-        _levels_cache.clear()
-    _levels_cache[id(levels)] = (levels, text)
-    return text
-
-
 def book_entry(key: str, ev: BookEvent) -> StreamEntry:
     """The ``book:{symbol}`` entry of a book event (depth levels as JSON ``[[p,q],...]``)."""
     return StreamEntry(
@@ -116,7 +101,7 @@ def book_entry(key: str, ev: BookEvent) -> StreamEntry:
             "ask_price": repr(ev.ask_price),
             "ask_qty": repr(ev.ask_qty),
             "book_update_id": ev.book_update_id,
-            "bids": _levels(ev.bids),
-            "asks": _levels(ev.asks),
+            "bids": ev.bids_json,
+            "asks": ev.asks_json,
         },
     )

@@ -46,6 +46,10 @@ class BookEvent:
     book_update_id: int
     bids: tuple[tuple[float, float], ...]
     asks: tuple[tuple[float, float], ...]
+    #: ``bids`` / ``asks`` as published and stored (JSON ``[[price,qty],...]``), encoded once
+    #: per depth change rather than once per event and sink.
+    bids_json: str = "[]"
+    asks_json: str = "[]"
 
 
 class BookEventDeriver:
@@ -61,10 +65,8 @@ class BookEventDeriver:
         # top-k of the book at one update id: between depth diffs (100 ms) every ticker
         # event carries the same depth, so it is read from the book once.
         self._top_at = -1
-        self._top: tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] = (
-            (),
-            (),
-        )
+        self._top: tuple[Levels, Levels] = ((), ())
+        self._top_json = ("[]", "[]")
 
     def on_ticker(
         self, ticker: BookTicker, seq: int, event_ts: int, book: OrderBook
@@ -104,10 +106,13 @@ class BookEventDeriver:
             if book_u != self._top_at:
                 bids_l, asks_l = book.top(self.top_k)
                 self._top = (tuple(bids_l), tuple(asks_l))
+                self._top_json = (levels_json(self._top[0]), levels_json(self._top[1]))
                 self._top_at = book_u
             bids, asks = self._top
+            bids_json, asks_json = self._top_json
         else:
             bids, asks, book_u = (), (), 0
+            bids_json = asks_json = "[]"
         return BookEvent(
             symbol=self.symbol,
             seq=seq,
@@ -122,4 +127,6 @@ class BookEventDeriver:
             book_update_id=book_u,
             bids=bids,
             asks=asks,
+            bids_json=bids_json,
+            asks_json=asks_json,
         )

@@ -34,7 +34,7 @@ import duckdb
 import numpy as np
 
 from cif._core import BookTicker, DepthSnapshot, DepthUpdate, Trade
-from cif.ingest.book_events import BookEvent, levels_json
+from cif.ingest.book_events import BookEvent
 from cif.store import segments
 from cif.store.schema import TABLES, ensure_schema, max_seq_by_symbol
 from cif.store.writer import Columns, insert_columns
@@ -186,8 +186,8 @@ def _columns(entries: Iterable[_Entry]) -> dict[str, Columns]:
                     ev.ask_price,
                     ev.ask_qty,
                     ev.book_update_id,
-                    levels_json(ev.bids),
-                    levels_json(ev.asks),
+                    ev.bids_json,
+                    ev.asks_json,
                 )
             )
         elif isinstance(ev, Trade):
