@@ -13,7 +13,8 @@ where ``recv_ts_ns`` is the gateway's wall clock when the trade behind the featu
 arrived. Everything runs on this machine, so both ends read the same clock. Reported per
 rate: forecasts received and per second, p50/p95/p99/max latency (ms), p50 of the first and
 last quarter of the window (a growing latency means the stack falls behind), the ticks/s the
-simulator sent, and the CPU % of the ``cif live`` process.
+simulator sent, and the CPU % of the ``cif live`` process(es). ``--split`` (with
+``--redis-url``) runs ingest, features and forecast+api as three processes sharing it.
 
 ``--rate`` (and ``--rates`` here) counts synthetic *trades* per second, all symbols. The
 gateway receives more *ticks* than that: every trade frame plus the bookTicker and depth-diff
@@ -60,20 +61,29 @@ def _sent(sim: SimProcess) -> int:
     return sum(int(s["sent"]) for s in sim.stats()["sessions"])
 
 
-def _start_live(
-    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None
-) -> tuple[subprocess.Popen[bytes], int, Path]:
-    log_path = tmp / "live.log"
+def _spawn(
+    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, components: str, name: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    log_path = tmp / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if k != "CIF_REDIS_URL"}
     env.update(PYTHONUNBUFFERED="1", CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url)
     cmd = [sys.executable, "-m", "cif.live", "--symbols", symbols, "--api-port", "0"]
     cmd += ["--db", str(tmp / "data" / "cif.duckdb"), "--history-dir", str(tmp / "hist")]
+    cmd += ["--components", components]
     if redis_url:
         cmd += ["--redis-url", redis_url]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env
         )
+    return proc, log_path
+
+
+def _start_live(
+    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, components: str
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """The ``cif live`` process that serves the API, once its port is known."""
+    proc, log_path = _spawn(sim, tmp, symbols, redis_url, components, "live")
     deadline = time.monotonic() + GUARD_S
     while True:
         m = _API_RE.search(log_path.read_text())
@@ -86,7 +96,12 @@ def _start_live(
 
 
 async def _measure(
-    api_port: int, symbols: list[str], warmup: float, seconds: float, sim: SimProcess, pid: int
+    api_port: int,
+    symbols: list[str],
+    warmup: float,
+    seconds: float,
+    sim: SimProcess,
+    pids: list[int],
 ) -> dict[str, Any]:
     lat_ns: list[int] = []
     note = ""
@@ -117,14 +132,14 @@ async def _measure(
                     if loop.time() < t_record:
                         continue
                     recording = True
-                    sent0, cpu0, t0 = _sent(sim), _cpu_s(pid), loop.time()
+                    sent0, cpu0, t0 = _sent(sim), sum(map(_cpu_s, pids)), loop.time()
                 lat_ns.append(received - int(msg["data"]["recv_ts_ns"]))
         except ConnectionClosed as exc:
             note = f"closed by the server: {exc}"
         t1 = loop.time()
         if not recording:
             return {"n": 0, "note": note or "no forecast after the warm-up"}
-        sent1, cpu1 = _sent(sim), _cpu_s(pid)
+        sent1, cpu1 = _sent(sim), sum(map(_cpu_s, pids))
     dt = t1 - t0
     ms = sorted(v / 1e6 for v in lat_ns)
     q = max(1, len(lat_ns) // 4)
@@ -157,7 +172,14 @@ def main() -> int:
         "--redis-url", default=None, help="Redis to use (default: cif live's embedded one)"
     )
     ap.add_argument("--log-dir", type=Path, default=None, help="keep cif live's log here")
+    ap.add_argument(
+        "--split",
+        action="store_true",
+        help="run ingest, features and forecast+api as three processes (needs --redis-url)",
+    )
     args = ap.parse_args()
+    if args.split and not args.redis_url:
+        ap.error("--split needs --redis-url (the processes share one Redis)")
     symbols = [s.strip().lower() for s in args.symbols.split(",") if s.strip()]
     print(
         "latency = forecast received on the WebSocket - gateway receive time of its tick; "
@@ -180,13 +202,29 @@ def main() -> int:
                 tmp / "sim.log",
             )
             sim.start()
+            extra: list[subprocess.Popen[bytes]] = []
             try:
-                proc, api_port, log_path = _start_live(sim, tmp, ",".join(symbols), args.redis_url)
+                sym_list = ",".join(symbols)
+                if args.split:
+                    for comp in ("ingest", "features"):
+                        extra.append(_spawn(sim, tmp, sym_list, args.redis_url, comp, comp)[0])
+                components = "forecast,api" if args.split else "ingest,features,forecast,api"
+                proc, api_port, log_path = _start_live(
+                    sim, tmp, sym_list, args.redis_url, components
+                )
+                pids = [proc.pid, *(p.pid for p in extra)]
                 try:
                     r = asyncio.run(
-                        _measure(api_port, symbols, args.warmup, args.seconds, sim, proc.pid)
+                        _measure(api_port, symbols, args.warmup, args.seconds, sim, pids)
                     )
                 finally:
+                    for p in extra:
+                        p.send_signal(signal.SIGTERM)
+                    for p in extra:
+                        try:
+                            p.wait(GUARD_S)
+                        except subprocess.TimeoutExpired:
+                            p.kill()
                     proc.send_signal(signal.SIGTERM)
                     try:
                         code = proc.wait(GUARD_S)
