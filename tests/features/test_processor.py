@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import signal
 import struct
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +27,7 @@ import redis.asyncio as aioredis
 
 from cif._core import FeatureEngine, compute_features
 from cif.bus.keys import book_key, features_key, trades_key
-from cif.bus.stream_writer import StreamEntry, StreamWriter, bulk, encode_value
+from cif.bus.stream_writer import StreamEntry, bulk, encode_value
 from cif.features.entries import (
     ROW_FIELDS,
     decode_feature_entry,
@@ -50,6 +47,7 @@ from cif.features.processor import (
     parse_duration_ms,
     parse_windows,
 )
+from support_streams import ModuleProcess, awrite_entries, killed_at_exit, wait_for, write_entries
 
 if TYPE_CHECKING:
     from conftest import RedisServer
@@ -101,20 +99,6 @@ def eth_expected(eth_entries: list[StreamEntry]) -> list[Row]:
     return rows
 
 
-async def awrite_entries(url: str, entries: list[StreamEntry]) -> None:
-    """Publish entries exactly as the gateway does (its StreamWriter)."""
-    client = aioredis.Redis.from_url(url)
-    writer = StreamWriter(client)
-    for e in entries:
-        writer.put(e)
-    await writer.flush()
-    await client.aclose()
-
-
-def write_entries(url: str, entries: list[StreamEntry]) -> None:
-    asyncio.run(awrite_entries(url, entries))
-
-
 def assert_stream_equals(client: redis.Redis, symbol: str, expected: list[Row]) -> None:
     got = client.xrange(features_key(symbol))
     assert len(got) == len(expected)
@@ -133,15 +117,6 @@ def pending(client: redis.Redis, symbol: str) -> int:
         with contextlib.suppress(redis.ResponseError):
             total += int(client.xpending(key, GROUP)["pending"])
     return total
-
-
-def wait_for(cond: Callable[[], bool], what: str, detail: Callable[[], str] = str) -> None:
-    """Poll ``cond`` until it holds; fail after the guard with ``detail()``."""
-    deadline = time.monotonic() + GUARD_S
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}; {detail()}")
-        time.sleep(0.02)
 
 
 # -- encoding --------------------------------------------------------------------------------
@@ -481,49 +456,14 @@ def test_a_redis_outage_stops_the_symbol_not_the_process(
 # -- real processes --------------------------------------------------------------------------------
 
 
-class LiveProcess:
+class LiveProcess(ModuleProcess):
     """``python -m cif.live --components features ARGS`` with its log in a file."""
 
     def __init__(self, args: list[str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cif.live", "--components", "features", *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(GUARD_S)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.wait(GUARD_S)
+        super().__init__(["cif.live", "--components", "features", *args], log_path)
 
 
-@contextlib.contextmanager
-def live_processes() -> Iterator[list[LiveProcess]]:
-    procs: list[LiveProcess] = []
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            p.kill()
+live_processes = killed_at_exit
 
 
 def _flags(url: str, symbols: str, *extra: str) -> list[str]:

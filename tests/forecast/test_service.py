@@ -14,28 +14,24 @@ Waits poll a condition with a deadline (``GUARD_S``); nothing sleeps to synchron
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import math
 import os
 import pickle
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 import redis
-import redis.asyncio as aioredis
 from numpy.typing import ArrayLike, NDArray
 
 from cif.bus.keys import eval_key, features_key, forecasts_key
-from cif.bus.stream_writer import StreamEntry, StreamWriter, encode_value
+from cif.bus.stream_writer import StreamEntry, encode_value
 from cif.features.entries import FeatureRow, row_entries
 from cif.features.leases import Lease
 from cif.forecast.evaluation import Evaluator, evaluate
@@ -52,6 +48,7 @@ from cif.forecast.service import (
     state_key,
 )
 from cif.forecast.train import fit_logistic
+from support_streams import ModuleProcess, awrite_entries, killed_at_exit, wait_for, write_entries
 
 if TYPE_CHECKING:
     from conftest import RedisServer
@@ -88,20 +85,6 @@ Stream = list[tuple[bytes, dict[bytes, bytes]]]
 def feature_entries(table: Table, namespace: str = "") -> list[StreamEntry]:
     """The ``features:{sym}`` entries of the rows, as the feature processor publishes them."""
     return row_entries(features_key(SYMBOL, namespace), table)
-
-
-async def awrite_entries(url: str, entries: Sequence[StreamEntry]) -> None:
-    """Publish entries exactly as the processor's writer does (the gateway's StreamWriter)."""
-    client = aioredis.Redis.from_url(url)
-    writer = StreamWriter(client)
-    for e in entries:
-        writer.put(e)
-    await writer.flush()
-    await client.aclose()
-
-
-def write_entries(url: str, entries: Sequence[StreamEntry]) -> None:
-    asyncio.run(awrite_entries(url, entries))
 
 
 def select(table: Table, keep: ArrayLike) -> Table:
@@ -210,15 +193,6 @@ def finished(namespace: str, n_rows: int) -> Callable[..., bool]:
         return s is not None and s["rows"] >= n_rows and unacked(client, namespace) == 0
 
     return done
-
-
-def wait_for(cond: Callable[[], bool], what: str, detail: Callable[[], str] = str) -> None:
-    """Poll ``cond`` until it holds; fail after the guard with ``detail()``."""
-    deadline = time.monotonic() + GUARD_S
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}; {detail()}")
-        time.sleep(0.02)
 
 
 def _config(url: str, namespace: str = "", **kw: Any) -> ForecasterConfig:
@@ -569,45 +543,14 @@ def test_a_redis_outage_stops_the_symbol_not_the_process(
 # -- a real process, killed -----------------------------------------------------------------------
 
 
-class ServiceProcess:
+class ServiceProcess(ModuleProcess):
     """``python -m cif.forecast.service ARGS`` with its log in a file."""
 
     def __init__(self, args: list[str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cif.forecast.service", *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(GUARD_S)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.wait(GUARD_S)
+        super().__init__(["cif.forecast.service", *args], log_path)
 
 
-@contextlib.contextmanager
-def processes() -> Iterator[list[ServiceProcess]]:
-    procs: list[ServiceProcess] = []
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            p.kill()
+processes = killed_at_exit
 
 
 def test_kill_9_mid_stream_changes_nothing(

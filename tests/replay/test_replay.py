@@ -3,9 +3,10 @@ processes.
 
 What is pinned: the digest is independent of batching and resumable from its saved state;
 offline replay of the history equals ``compute_features`` over the capture; replay into
-Redis through a real feature processor (killed with -9 and restarted half way) records the
-offline digest; ``--verify`` passes on the untouched history and, after one trade's qty is
-changed in DuckDB, fails naming that trade's seq and the first feature it moves.
+Redis through a real feature processor and forecaster (killed with -9 and restarted half way)
+records the offline feature and forecast digests; ``--verify`` passes on the untouched history
+and, after one trade's qty is changed in DuckDB, fails naming that trade's seq and the first
+feature it moves, and that both the features and the forecasts diverged.
 
 Waits poll a condition with a deadline (``GUARD_S``); nothing sleeps to synchronise.
 """
@@ -54,6 +55,12 @@ def cif(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         check=check,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def verify(db: Path, url: str, namespace: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``cif.replay --verify`` of btcusdt against the live run under ``namespace``."""
+    args = ["--db", str(db), "--symbols", "btcusdt", "--redis-url", url, "--namespace", namespace]
+    return cif("cif.replay", "--verify", *args, *extra, check=False)
 
 
 def wait_for(cond: Callable[[], bool], what: str) -> None:
@@ -185,7 +192,7 @@ def _processor(url: str, namespace: str, log_path: Path) -> subprocess.Popen[byt
                 "-m",
                 "cif.live",
                 "--components",
-                "features",
+                "features,forecast",
                 "--symbols",
                 "btcusdt",
                 "--redis-url",
@@ -209,7 +216,9 @@ def test_redis_replay_through_a_killed_processor_then_verify(
 ) -> None:
     ns = "replay"
     url = redis_server.url
-    offline = replay_symbol(btc_db, "btcusdt").features
+    offline_run = replay_symbol(btc_db, "btcusdt")
+    offline, offline_fc = offline_run.features, offline_run.forecasts
+    assert offline_fc.count == BTC_TRADES  # the seed model forecasts every row
     r = cif(
         "cif.replay",
         "--redis",
@@ -230,16 +239,22 @@ def test_redis_replay_through_a_killed_processor_then_verify(
 
     log_path = tmp_path / "processor.log"
     fkey, dkey = features_key("btcusdt", ns), digest_key("features", "btcusdt", ns)
+    fc_dkey = digest_key("forecasts", "btcusdt", ns)
     first = _processor(url, ns, log_path)
     try:
         wait_for(lambda: redis_client.xlen(fkey) >= 2000, "rows before the kill")
         first.kill()  # kill -9
         first.wait(GUARD_S)
         assert redis_client.xlen(fkey) < BTC_TRADES, "too late to test a restart"
-        redis_client.delete(f"{ns}:lease:features:{{btcusdt}}")  # no need to wait for the ttl
+        # no need to wait for the ttls
+        redis_client.delete(f"{ns}:lease:features:{{btcusdt}}", f"{ns}:lease:forecasts:{{btcusdt}}")
         second = _processor(url, ns, log_path)
         try:
             wait_for(lambda: redis_client.hget(dkey, "count") == b"%d" % BTC_TRADES, "the digest")
+            wait_for(
+                lambda: redis_client.hget(fc_dkey, "count") == b"%d" % offline_fc.count,
+                "the forecast digest",
+            )
         finally:
             second.terminate()
             second.wait(GUARD_S)
@@ -250,24 +265,16 @@ def test_redis_replay_through_a_killed_processor_then_verify(
     assert live[b"digest"].decode() == offline.hexdigest(), log_path.read_text()[-3000:]
     assert int(live[b"first_seq"]) == offline.first_seq
     assert "restored checkpoint" in log_path.read_text()
+    # the live forecaster's digest is the offline replay's forecast digest
+    live_fc = redis_client.hgetall(fc_dkey)
+    assert live_fc[b"digest"].decode() == offline_fc.hexdigest(), log_path.read_text()[-3000:]
+    assert int(live_fc[b"first_seq"]) == offline_fc.first_seq
+    assert int(live_fc[b"last_seq"]) == offline_fc.last_seq
 
-    ok = cif(
-        "cif.replay",
-        "--verify",
-        "--db",
-        str(btc_db),
-        "--symbols",
-        "btcusdt",
-        "--redis-url",
-        url,
-        "--namespace",
-        ns,
-        "--out",
-        str(tmp_path / "runs.duckdb"),
-        check=False,
-    )
+    ok = verify(btc_db, url, ns, "--out", str(tmp_path / "runs.duckdb"))
     assert ok.returncode == 0, ok.stderr
     assert "identical" in ok.stdout
+    assert "forecasts identical" in ok.stdout
 
     # one trade's qty changed in the history: verify fails at that trade
     bad = tmp_path / "bad.duckdb"
@@ -281,24 +288,13 @@ def test_redis_replay_through_a_killed_processor_then_verify(
     i = int(np.flatnonzero(changed.rows["seq"] == seq)[0])
     names = [n for n in changed.rows if n not in ("seq", "ts", "recv_ts_ns", "kind")]
     feature = next(n for n in names if changed.rows[n][i] != offline_rows(btc_db)[n][i])
-    fail = cif(
-        "cif.replay",
-        "--verify",
-        "--db",
-        str(bad),
-        "--symbols",
-        "btcusdt",
-        "--redis-url",
-        url,
-        "--namespace",
-        ns,
-        "--out",
-        str(tmp_path / "runs.duckdb"),
-        check=False,
-    )
+    fail = verify(bad, url, ns, "--out", str(tmp_path / "runs.duckdb"))
     assert fail.returncode == 1, fail.stdout + fail.stderr
     assert f"seq {seq} " in fail.stderr, fail.stderr
     assert f"feature {feature}:" in fail.stderr, fail.stderr
+    # the seed model's forecasts do not move with that qty: only the features diverged
+    assert "DIVERGENT (features)" in fail.stderr, fail.stderr
+    assert "forecasts identical" in fail.stderr, fail.stderr
     with duckdb.connect(str(tmp_path / "runs.duckdb"), read_only=True) as con:
         divergence = con.execute(
             "SELECT divergence, record->>'$.first_divergence.seq' FROM replay_runs "
@@ -307,6 +303,13 @@ def test_redis_replay_through_a_killed_processor_then_verify(
     assert divergence[0][0] == 0
     assert divergence[1][0] > 0
     assert int(divergence[1][1]) == seq
+
+    # a live forecast digest that differs: verify names the forecasts
+    redis_client.hset(fc_dkey, "digest", "0" * 64)
+    fc_fail = verify(btc_db, url, ns)
+    assert fc_fail.returncode == 1, fc_fail.stdout + fc_fail.stderr
+    assert "DIVERGENT (forecasts)" in fc_fail.stderr, fc_fail.stderr
+    assert "forecasts DIVERGENT: live 9757 forecasts digest 0000000000000000" in fc_fail.stderr
 
 
 def offline_events(db: Path) -> int:

@@ -45,6 +45,8 @@ Ownership: leases, fencing, failover, scale-out
     from the checkpoint: failover. Lists may overlap arbitrarily: split the symbols for
     load, overlap them for availability. A lost lease or a Redis outage stops that
     symbol's task only (logged); it retries with backoff while the process stays up.
+    The ownership loop is :mod:`cif.bus.owned_symbols`, the fenced scripts (publish,
+    claim, checkpoint pieces) :mod:`cif.bus.fenced`: shared with the forecaster.
 
 Bad input
     An entry that cannot be decoded (missing or garbage fields, broken depth JSON) or that
@@ -59,39 +61,38 @@ receive time with now).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
 from numpy.typing import NDArray
-from redis.exceptions import RedisError, ResponseError
 
 from cif._core import FeatureEngine
+from cif.bus.fenced import (
+    CHECKPOINT_DIGEST_LUA,
+    LeaseLost,
+    digest_args,
+    text,
+)
 from cif.bus.keys import book_key, features_key, trades_key
-from cif.bus.stream_writer import bulk, round_trip
+from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
+from cif.bus.stream_writer import bulk
 from cif.features.entries import packed_rows
 from cif.features.event_log import EventColumns, EventLogBuilder
-from cif.features.leases import FENCE_LUA, Lease, lease_key, owner_id, state_key
-from cif.ingest.backoff import Backoff
+from cif.features.leases import FENCE_LUA, Lease, lease_key, state_key
 from cif.replay.digest import ChainDigest, digest_key
 
 log = logging.getLogger(__name__)
 
 #: Consumer group of the feature processor on every symbol's input streams.
 GROUP = "cif-features"
-
-_LOG_FIRST = 5
-_LOG_EVERY = 1000
-_SAMPLE_CHARS = 200
-_PUBLISH_CHUNK = 500
 
 # -- settings --------------------------------------------------------------------------------
 
@@ -229,42 +230,11 @@ class SymbolStats:
 # -- errors ------------------------------------------------------------------------------------
 
 
-class LeaseLost(RuntimeError):
-    """The symbol's lease is not ours any more: stop working on it at once."""
-
-
 class ConfigMismatch(RuntimeError):
     """The checkpoint was made with other engine settings: never mix the two."""
 
 
 # -- scripts -----------------------------------------------------------------------------------
-
-# KEYS: lease, features stream. ARGV: owner, maxlen, then (id, n, field, value...)...
-_PUBLISH_LUA = (
-    FENCE_LUA
-    + """
-local key, maxlen = KEYS[2], ARGV[2]
-local i, n_args = 3, #ARGV
-local added, dups, rejected, first_err = 0, 0, 0, ''
-while i <= n_args do
-  local id, n = ARGV[i], tonumber(ARGV[i + 1])
-  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id,
-                          unpack(ARGV, i + 2, i + 1 + 2 * n))
-  if type(res) == 'table' and res.err then
-    if string.find(res.err, 'equal or smaller', 1, true) then
-      dups = dups + 1
-    else
-      rejected = rejected + 1
-      if first_err == '' then first_err = res.err end
-    end
-  else
-    added = added + 1
-  end
-  i = i + 2 + 2 * n
-end
-return {added, dups, rejected, first_err}
-"""
-).encode()
 
 # KEYS: lease, checkpoint, trades stream, book stream, digest hash.
 # ARGV: owner, group, snapshot, number of trade ids, digest state ('' = none), digest count,
@@ -275,20 +245,10 @@ _CHECKPOINT_LUA = (
     FENCE_LUA
     + """
 redis.call('SET', KEYS[2], ARGV[3])
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[5], 'state', ARGV[5], 'count', ARGV[6], 'digest', ARGV[7],
-             'first_seq', ARGV[8], 'last_seq', ARGV[9])
-end
+"""
+    + CHECKPOINT_DIGEST_LUA
+    + """
 local n_trades = tonumber(ARGV[4])
-local acked = 0
-local function ack(key, first, last)
-  local i = first
-  while i <= last do
-    local j = math.min(i + 999, last)
-    acked = acked + redis.call('XACK', key, ARGV[2], unpack(ARGV, i, j))
-    i = j + 1
-  end
-end
 ack(KEYS[3], 10, 9 + n_trades)
 ack(KEYS[4], 10 + n_trades, #ARGV)
 return acked
@@ -306,36 +266,7 @@ return redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
 """
 )
 
-# KEYS: lease, stream. ARGV: owner, group, consumer, cursor, count. One XAUTOCLAIM page
-# (IDs only: the entries are read back from our own pending list afterwards).
-_CLAIM_LUA = (
-    FENCE_LUA
-    + """
-local r = redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4],
-                     'COUNT', ARGV[5], 'JUSTID')
-return {r[1], #r[2], #(r[3] or {})}
-"""
-)
-
-_PUBLISH_HEAD = bulk(b"EVAL") + bulk(_PUBLISH_LUA) + bulk(b"2")
-
 _EVENT_INDEX_RE = re.compile(r"event (\d+)\b")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
-
-
-def _is_lease_lost(exc: BaseException) -> bool:
-    return isinstance(exc, ResponseError) and "LEASE_LOST" in str(exc)
-
-
-def _sample(fields: Mapping[Any, Any]) -> str:
-    text = ", ".join(
-        f"{k.decode() if isinstance(k, bytes) else k}={v.decode() if isinstance(v, bytes) else v}"
-        for k, v in fields.items()
-    )
-    return text if len(text) <= _SAMPLE_CHARS else text[:_SAMPLE_CHARS] + "..."
 
 
 @dataclass(slots=True)
@@ -351,29 +282,27 @@ class _Input:
 # -- one ownership period of one symbol ---------------------------------------------------------
 
 
-class _Session:
+class _Session(SymbolSession[SymbolStats]):
     """What a processor does with a symbol while it holds the lease: recover, then read,
     merge, process, publish and checkpoint until stopped (or the lease is lost)."""
 
     def __init__(self, proc: FeatureProcessor, symbol: str, lease: Lease) -> None:
         cfg = proc.config
+        super().__init__(
+            proc,
+            symbol,
+            lease,
+            group=cfg.group,
+            read_count=cfg.read_count,
+            digest_key=digest_key("features", symbol, cfg.namespace),
+        )
         self.proc = proc
         self.cfg = cfg
-        self.symbol = symbol
-        self.lease = lease
-        self.client = proc.client
-        self.stats = proc.symbol_stats[symbol]
-        self.consumer = proc.consumer
         self.trades = trades_key(symbol, cfg.namespace)
         self.book = book_key(symbol, cfg.namespace)
         self.features = features_key(symbol, cfg.namespace)
         self.state = state_key(symbol, cfg.namespace)
-        self.digest_key = digest_key("features", symbol, cfg.namespace)
-        #: digest of every row published since the engine started (None: not known, the
-        #: checkpoint predates digests); checkpointed with the engine
-        self.digest: ChainDigest | None = None
-        self._publish_keys = bulk(lease.key.encode()) + bulk(self.features.encode())
-        self._publish_args = bulk(proc.owner.encode()) + bulk(str(cfg.maxlen).encode())
+        self.publisher = self.fence.publisher(self.features, cfg.maxlen)
         self.depth_width = max(cfg.depth_levels, default=0)
         self.engine: FeatureEngine | None = None
         self.pending: list[_Input] = []
@@ -383,9 +312,7 @@ class _Session:
         self.ack_book: list[bytes] = []
         self.since_checkpoint = 0
         self.dirty = False
-        now = time.monotonic()
-        self.last_checkpoint = now
-        self.last_renew = now
+        self.last_checkpoint = time.monotonic()
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -413,72 +340,20 @@ class _Session:
             engine.events,
             engine.last_seq,
         )
-        await self._load_digest()
+        await self.load_digest()
         return engine
 
-    async def _load_digest(self) -> None:
-        """The output digest saved with the checkpoint; without one (a checkpoint from
-        before digests, or a damaged one) the digest is unknown and not recorded."""
-        raw: Any = await self.client.hget(self.digest_key, "state")
-        try:
-            self.digest = None if raw is None else ChainDigest.from_state(bytes(raw))
-        except ValueError as exc:
-            log.warning("%s: digest state unreadable (%s): not recording", self.symbol, exc)
-            self.digest = None
-        if self.digest is None:
-            log.warning("%s: no digest state with the checkpoint: not recording", self.symbol)
-
     async def _ensure_groups(self) -> None:
-        for key in (self.trades, self.book):
-            try:
-                await self.client.xgroup_create(key, self.cfg.group, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+        await self.ensure_groups(self.trades, self.book)
 
     async def _claim(self) -> None:
-        """Take over every pending entry of the group (min-idle 0: we hold the lease, so
-        whoever had them is gone), then forget the consumers left with nothing."""
-        claimed = trimmed = 0
+        """Take over every pending entry of the group (:meth:`claim_pending`), and note
+        where each stream's deliveries stand (where waiting resumes)."""
+        await self.claim_pending(self.trades, self.book)
         for key in (self.trades, self.book):
-            cursor: Any = "0-0"
-            while True:
-                reply = await self._fenced(
-                    _CLAIM_LUA, [key], self.cfg.group, self.consumer, cursor, self.cfg.read_count
-                )
-                cursor = reply[0]
-                claimed += int(reply[1])
-                trimmed += int(reply[2])
-                if cursor in (b"0-0", "0-0"):
-                    break
-            for consumer in await self.client.xinfo_consumers(key, self.cfg.group):
-                name = consumer["name"]
-                name = name.decode() if isinstance(name, bytes) else str(name)
-                if name != self.consumer and int(consumer["pending"]) == 0:
-                    await self.client.xgroup_delconsumer(key, self.cfg.group, name)
             for group in await self.client.xinfo_groups(key):
-                if _text(group["name"]) == self.cfg.group:
-                    self.last_ids[key] = _text(group["last-delivered-id"])
-        self.stats.claimed += claimed
-        self.stats.trimmed += trimmed
-        if claimed or trimmed:
-            log.info(
-                "%s: claimed %d pending entries (%d trimmed before processing)",
-                self.symbol,
-                claimed,
-                trimmed,
-            )
-
-    async def _fenced(self, script: str, keys: list[str], *args: Any) -> Any:
-        """Run a fenced script (KEYS[1] = our lease, ARGV[1] = our owner id)."""
-        try:
-            return await self.client.eval(
-                script, 1 + len(keys), self.lease.key, *keys, self.proc.owner, *args
-            )
-        except ResponseError as exc:
-            if _is_lease_lost(exc):
-                raise LeaseLost(str(exc)) from exc
-            raise
+                if text(group["name"]) == self.cfg.group:
+                    self.last_ids[key] = text(group["last-delivered-id"])
 
     async def _read_own_pending(self) -> None:
         """Every entry delivered to us and not acked, from id 0 until the list is done."""
@@ -492,7 +367,7 @@ class _Session:
             for key, entries in reply or []:
                 if not entries:
                     continue
-                name = _text(key)
+                name = text(key)
                 ids[name] = entries[-1][0]
                 got += len(entries)
                 self._take(name == self.trades, entries)
@@ -546,7 +421,7 @@ class _Session:
         read is answered when one stream gets data, and Redis before 7.2 then replies with
         that stream alone: its reply would say nothing about the other stream.)
         """
-        reply = await self._fenced(
+        reply = await self.fence.eval(
             _READ_LUA, [self.trades, self.book], self.cfg.group, self.consumer, self.cfg.read_count
         )
         bound = math.inf
@@ -556,8 +431,8 @@ class _Session:
                 continue
             entries = [(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in raw_entries]
             n += len(entries)
-            name = _text(key)
-            self.last_ids[name] = _text(entries[-1][0])
+            name = text(key)
+            self.last_ids[name] = text(entries[-1][0])
             last = self._take(name == self.trades, entries)
             if len(entries) >= self.cfg.read_count:
                 # This stream may have more: only what is below its last seq is complete.
@@ -585,20 +460,10 @@ class _Session:
         batch_last: int | None = None
         builder = EventLogBuilder(self.depth_width)
         kept: list[_Input] = []
-        stats = self.stats
         for p in ready:
             self._ack(p.is_trade, p.entry_id)
             if engine_last is not None and p.seq <= engine_last:
-                # Only a replay (group rewound) re-delivers processed entries: log the first.
-                stats.seen += 1
-                if stats.seen <= _LOG_FIRST:
-                    log.warning(
-                        "%s: entry %s has seq %d, already processed (last seq %d): skipped",
-                        self.symbol,
-                        p.entry_id.decode(errors="replace"),
-                        p.seq,
-                        engine_last,
-                    )
+                self.seen(p.entry_id, p.seq, engine_last)
                 continue
             if batch_last is not None and p.seq <= batch_last:
                 self.proc.bad(
@@ -678,49 +543,31 @@ class _Session:
         """XADD the rows through the fenced script (chunks pipelined in one round trip)."""
         n_fields, packed = packed_rows(rows)
         count = bulk(b"%d" % n_fields)
-        payloads = []
-        for i in range(0, len(packed), _PUBLISH_CHUNK):
-            chunk = packed[i : i + _PUBLISH_CHUNK]
-            parts = [self._publish_keys, self._publish_args]
-            for seq, fields in chunk:
-                parts.append(bulk(b"%d-0" % seq))
-                parts.append(count)
-                parts.append(fields)
-            # EVAL, script, numkeys, 2 keys, owner, maxlen; then per row id, n, fields
-            n_args = 7 + len(chunk) * (2 + 2 * n_fields)
-            payloads.append(b"".join([b"*%d\r\n" % n_args, _PUBLISH_HEAD, *parts]))
-        replies = await round_trip(self.client, b"".join(payloads), len(payloads))
+        bodies = [bulk(b"%d-0" % seq) + count + fields for seq, fields in packed]
+        done = await self.publisher.publish(bodies, 2 + 2 * n_fields)
         stats = self.stats
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                if _is_lease_lost(reply):
-                    raise LeaseLost(str(reply))
-                raise reply
-            added, dups, rejected, first_error = reply
-            stats.rows_out += int(added)
-            stats.rows_republished += int(dups)
-            if int(rejected):
-                stats.rows_rejected += int(rejected)
-                log.error(
-                    "%s: redis rejected %d feature rows: %r", self.symbol, rejected, first_error
-                )
+        stats.rows_out += done.added
+        stats.rows_republished += done.duplicates
+        if done.rejected:
+            stats.rows_rejected += done.rejected
+            log.error(
+                "%s: redis rejected %d feature rows: %r",
+                self.symbol,
+                done.rejected,
+                done.first_error,
+            )
 
     async def _checkpoint(self) -> None:
         """Snapshot the engine and ack everything processed so far, in one fenced call."""
         assert self.engine is not None
         snapshot = self.engine.snapshot()
-        d = self.digest.record_fields() if self.digest is not None else None
-        await self._fenced(
+        await self.fence.eval(
             _CHECKPOINT_LUA,
             [self.state, self.trades, self.book, self.digest_key],
             self.cfg.group,
             snapshot,
             len(self.ack_trades),
-            *(
-                (d["state"], d["count"], d["digest"], d["first_seq"], d["last_seq"])
-                if d is not None
-                else (b"", b"", b"", b"", b"")
-            ),
+            *digest_args(self.digest),
             *self.ack_trades,
             *self.ack_book,
         )
@@ -747,14 +594,9 @@ class _Session:
         await self._ensure_groups()
         await self._claim()
         await self._read_own_pending()
-        renew_every = self.cfg.lease_ttl_s / 3
         idle = False
         while not stop.is_set():
-            now = time.monotonic()
-            if now - self.last_renew >= renew_every:
-                if not await self.lease.renew():
-                    raise LeaseLost("the lease expired or was taken over")
-                self.last_renew = now
+            await self.maybe_renew()
             if idle:
                 await self._wait_for_data()
             bound, n = await self._read_new()
@@ -771,184 +613,45 @@ class _Session:
 # -- the service -------------------------------------------------------------------------------
 
 
-class FeatureProcessor:
-    """Runs one task per configured symbol: stand by for its lease, own it, recover."""
+class FeatureProcessor(OwnedSymbols[SymbolStats]):
+    """Runs one task per configured symbol: stand by for its lease, own it, recover
+    (:class:`cif.bus.owned_symbols.OwnedSymbols`)."""
+
+    role = "features"
+    title = "feature processor"
+    task_noun = "feature"
+    entry_noun = "input"
+    refusal = ConfigMismatch
 
     def __init__(self, config: ProcessorConfig, client: aioredis.Redis | None = None) -> None:
         self.config = config
-        self.owner = owner_id()
-        self.consumer = config.consumer or self.owner
-        self.symbols = [s.strip().lower() for s in config.symbols if s.strip()]
-        self._own_client = client is None
-        self.client: aioredis.Redis = client or aioredis.from_url(
-            config.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
-        )
-        self.symbol_stats: dict[str, SymbolStats] = {s: SymbolStats() for s in self.symbols}
-        self.started = asyncio.Event()
-        self._stopped = False
+        symbols = [s.strip().lower() for s in config.symbols if s.strip()]
+        super().__init__(log, config, symbols, SymbolStats, client)
 
-    def bad(
-        self,
-        symbol: str,
-        reason: str,
-        entry_id: bytes,
-        fields: Mapping[Any, Any],
-        detail: str,
-    ) -> None:
-        """Count a skipped input event; log the first few of each reason with a sample."""
-        stats = self.symbol_stats[symbol]
-        stats.bad[reason] += 1
-        n = stats.bad[reason]
-        if n <= _LOG_FIRST or n % _LOG_EVERY == 0:
-            log.warning(
-                "%s: skipped input #%d with reason %s (entry %s): %s%s",
-                symbol,
-                n,
-                reason,
-                entry_id.decode(errors="replace"),
-                detail,
-                f"; fields: {_sample(fields)}" if fields else "",
-            )
+    def lease_key(self, symbol: str) -> str:
+        return lease_key(symbol, self.config.namespace)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Process until ``stop`` is set; every owned symbol is checkpointed and its lease
-        released on the way out, so a stand-by takes over at once."""
+    def session(self, symbol: str, lease: Lease) -> _Session:
+        return _Session(self, symbol, lease)
+
+    def describe(self) -> str:
         cfg = self.config
-        log.info(
-            "feature processor %s (consumer %s) for %s: windows %s ms + %s trades, depth %s, "
-            "half-life %g ms, emit on book %s; checkpoint every %g s, lease ttl %g s",
-            self.owner,
-            self.consumer,
-            ",".join(self.symbols),
-            list(cfg.time_windows_ms),
-            list(cfg.count_windows),
-            list(cfg.depth_levels),
-            cfg.ewma_half_life_ms,
-            cfg.emit_on_book,
-            cfg.checkpoint_interval_s,
-            cfg.lease_ttl_s,
+        return (
+            f"feature processor {self.owner} (consumer {self.consumer}) for "
+            f"{','.join(self.symbols)}: windows {list(cfg.time_windows_ms)} ms + "
+            f"{list(cfg.count_windows)} trades, depth {list(cfg.depth_levels)}, half-life "
+            f"{cfg.ewma_half_life_ms:g} ms, emit on book {cfg.emit_on_book}; checkpoint every "
+            f"{cfg.checkpoint_interval_s:g} s, lease ttl {cfg.lease_ttl_s:g} s"
         )
-        tasks = [
-            asyncio.create_task(self._run_symbol(sym, stop), name=f"features-{sym}")
-            for sym in self.symbols
-        ]
-        stats_task = asyncio.create_task(self._log_stats(stop))
-        self.started.set()
-        try:
-            await stop.wait()
-        finally:
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            stats_task.cancel()
-            await asyncio.gather(stats_task, return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
-                    log.error("feature task failed: %r", r)
-            if self._own_client:
-                with contextlib.suppress(RedisError, OSError):
-                    await self.client.aclose()
-            self._stopped = True
-            log.info("feature processor stopped; %s", self.summary())
 
-    async def _wait(self, stop: asyncio.Event, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-
-    async def _run_symbol(self, symbol: str, stop: asyncio.Event) -> None:
-        cfg = self.config
-        stats = self.symbol_stats[symbol]
-        lease = Lease(self.client, lease_key(symbol, cfg.namespace), self.owner, cfg.lease_ttl_s)
-        backoff = Backoff(base_s=0.1, cap_s=cfg.retry_cap_s)
-        standby = min(cfg.lease_ttl_s / 4, 2.0)
-        standing_by = False
-        redis_down = False
-        while not stop.is_set():
-            try:
-                acquired = await lease.acquire()
-                holder = None if acquired else await lease.holder()
-            except (RedisError, OSError) as exc:
-                if not redis_down:
-                    log.warning("%s: redis unavailable (%s); retrying", symbol, exc)
-                    redis_down = True
-                await self._wait(stop, backoff.next_delay())
-                continue
-            if redis_down:
-                log.info("%s: redis is back", symbol)
-                redis_down = False
-            if not acquired:
-                if not standing_by:
-                    log.info("%s: lease held by %s; standing by", symbol, holder)
-                    standing_by = True
-                await self._wait(stop, standby)
-                continue
-            standing_by = False
-            stats.owned = True
-            stats.acquisitions += 1
-            log.info("%s: lease acquired by %s", symbol, self.owner)
-            started = time.monotonic()
-            release = True
-            try:
-                await _Session(self, symbol, lease).run(stop)
-            except LeaseLost as exc:
-                stats.lease_lost += 1
-                release = False
-                log.warning("%s: lease lost (%s); stopped working on it", symbol, exc)
-            except ConfigMismatch as exc:
-                stats.refused = str(exc)
-                log.error("%s: refusing the symbol: %s", symbol, exc)
-                with contextlib.suppress(RedisError, OSError):
-                    await lease.release()
-                stats.owned = False
-                return
-            except (RedisError, OSError) as exc:
-                stats.errors += 1
-                log.warning("%s: redis error (%s); stopped working on it, will retry", symbol, exc)
-            except Exception:
-                stats.errors += 1
-                log.exception("%s: unexpected error; stopped working on it, will retry", symbol)
-            finally:
-                stats.owned = False
-            if release:
-                with contextlib.suppress(RedisError, OSError):
-                    await lease.release()
-            if stop.is_set():
-                break
-            if time.monotonic() - started > 10 * cfg.retry_cap_s:
-                backoff.reset()
-            await self._wait(stop, backoff.next_delay())
-
-    async def _log_stats(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._wait(stop, self.config.stats_interval_s)
-            if not stop.is_set():
-                log.info("%s", self.summary())
-
-    def stats(self) -> dict[str, Any]:
-        """Every counter, per symbol."""
-        out: dict[str, Any] = {}
-        for sym, s in self.symbol_stats.items():
-            d = asdict(s)
-            d["bad"] = dict(s.bad)
-            d["skipped"] = s.skipped
-            out[sym] = d
-        return out
-
-    def summary(self) -> str:
-        """One log line: per symbol events in, rows out, duplicates, skipped, lag."""
-        parts = []
-        now_ns = time.time_ns()
-        for sym, s in self.symbol_stats.items():
-            if s.refused:
-                parts.append(f"{sym}: REFUSED ({s.refused})")
-                continue
-            state = "owned" if s.owned else ("stopped" if self._stopped else "standby")
-            lag = f"{(now_ns - s.last_recv_ts_ns) / 1e6:.0f}ms" if s.last_recv_ts_ns else "-"
-            parts.append(
-                f"{sym}: {state}, events in {s.events_in}, rows out {s.rows_out}, "
-                f"duplicates {s.rows_republished}, skipped {s.skipped} (seen {s.seen}, "
-                f"bad {dict(s.bad) or 0}, trimmed {s.trimmed}), claimed {s.claimed}, "
-                f"checkpoints {s.checkpoints}, lag {lag}"
-            )
-        return "features: " + "; ".join(parts)
+    def symbol_summary(self, s: SymbolStats, state: str, lag: str) -> str:
+        """Events in, rows out, duplicates, skipped, lag."""
+        return (
+            f"events in {s.events_in}, rows out {s.rows_out}, "
+            f"duplicates {s.rows_republished}, skipped {s.skipped} (seen {s.seen}, "
+            f"bad {dict(s.bad) or 0}, trimmed {s.trimmed}), claimed {s.claimed}, "
+            f"checkpoints {s.checkpoints}, lag {lag}"
+        )
 
 
 __all__ = [

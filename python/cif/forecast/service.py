@@ -63,7 +63,11 @@ Bad input
     market data that settles other rows' outcomes, and the batch labels use every row too.
 
 Redis down or lease lost: that symbol's task stops and retries with backoff (re-acquiring
-the lease and restoring the checkpoint); the process stays up.
+the lease and restoring the checkpoint); the process stays up. The ownership loop is
+:mod:`cif.bus.owned_symbols`, the fenced scripts :mod:`cif.bus.fenced` (shared with the
+feature processor). The checkpoint also records the digest of the published forecasts,
+``digest:forecasts:{sym}`` (:mod:`cif.replay.digest`: seq and the probabilities in class
+order), which ``cif replay --verify`` compares with an offline replay.
 """
 
 from __future__ import annotations
@@ -76,29 +80,34 @@ import io
 import json
 import logging
 import math
-import os
 import pickle
 import signal
 import sys
 import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
 import redis.asyncio as aioredis
 from numpy.typing import NDArray
-from redis.exceptions import RedisError, ResponseError
 
+from cif.bus.fenced import (
+    CHECKPOINT_DIGEST_LUA,
+    LeaseLost,
+    check_reply,
+    digest_args,
+)
 from cif.bus.keys import eval_key, features_key, forecasts_key
+from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk, pack_command, round_trip
 from cif.features.entries import ROW_FIELDS, FeatureRow, decode_feature_entry
-from cif.features.leases import FENCE_LUA, Lease, lease_key, owner_id
+from cif.features.leases import FENCE_LUA, Lease, lease_key
 from cif.forecast.evaluation import DEFAULT_WINDOW, Evaluator
 from cif.forecast.labels import LabelTracker
 from cif.forecast.models import Model, default_model, load_model
-from cif.ingest.backoff import Backoff
+from cif.replay.digest import ChainDigest, digest_key
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +119,6 @@ STATE_FORMAT: Final = "cif-forecaster-state"
 STATE_VERSION: Final = 1
 #: How far a forecast's probabilities may sum away from 1 (the spec's promise).
 PROB_SUM_TOLERANCE: Final = 1e-12
-
-_LOG_FIRST = 5
-_LOG_EVERY = 1000
-_SAMPLE_CHARS = 200
-_PUBLISH_CHUNK = 500
 
 
 def state_key(symbol: str, namespace: str = "") -> str:
@@ -231,77 +235,28 @@ class ForecastStats:
 # -- errors ------------------------------------------------------------------------------------
 
 
-class LeaseLost(RuntimeError):
-    """The symbol's lease is not ours any more: stop working on it at once."""
-
-
 class StateError(RuntimeError):
     """The checkpoint cannot be read: never guess, refuse the symbol."""
 
 
-def _is_lease_lost(exc: BaseException) -> bool:
-    return isinstance(exc, ResponseError) and "LEASE_LOST" in str(exc)
-
-
 # -- scripts -----------------------------------------------------------------------------------
 
-# KEYS: lease, forecasts stream. ARGV: owner, maxlen, then (id, n, field, value...)...
-# A refused ID ("equal or smaller than the target stream top item") is a re-published
-# forecast: counted, not an error.
-_PUBLISH_LUA = (
-    FENCE_LUA
-    + """
-local key, maxlen = KEYS[2], ARGV[2]
-local i, n_args = 3, #ARGV
-local added, dups, rejected, first_err = 0, 0, 0, ''
-while i <= n_args do
-  local id, n = ARGV[i], tonumber(ARGV[i + 1])
-  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id,
-                          unpack(ARGV, i + 2, i + 1 + 2 * n))
-  if type(res) == 'table' and res.err then
-    if string.find(res.err, 'equal or smaller', 1, true) then
-      dups = dups + 1
-    else
-      rejected = rejected + 1
-      if first_err == '' then first_err = res.err end
-    end
-  else
-    added = added + 1
-  end
-  i = i + 2 + 2 * n
-end
-return {added, dups, rejected, first_err}
-"""
-).encode()
-
-# KEYS: lease, state, eval summary, features stream. ARGV: owner, group, state, summary,
-# entry ids to ack... State, summary and acks change together or not at all.
+# KEYS: lease, state, eval summary, features stream, digest hash. ARGV: owner, group, state,
+# summary, digest state ('' = none), digest count, digest hex, first seq, last seq, entry ids
+# to ack... State, summary, output digest (cif.replay.digest) and acks change together or
+# not at all, so after a crash no re-published forecast counts twice in the digest.
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + """
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[4])
-local acked = 0
-local i, n = 5, #ARGV
-while i <= n do
-  local j = math.min(i + 999, n)
-  acked = acked + redis.call('XACK', KEYS[4], ARGV[2], unpack(ARGV, i, j))
-  i = j + 1
-end
+"""
+    + CHECKPOINT_DIGEST_LUA
+    + """
+ack(KEYS[4], 10, #ARGV)
 return acked
 """
 ).encode()
-
-_PUBLISH_HEAD = bulk(b"EVAL") + bulk(_PUBLISH_LUA) + bulk(b"2")
-
-
-def _sample(fields: Mapping[Any, Any]) -> str:
-    text = ", ".join(
-        f"{k.decode() if isinstance(k, bytes) else k}={v.decode() if isinstance(v, bytes) else v}"
-        for k, v in fields.items()
-    )
-    return text if len(text) <= _SAMPLE_CHARS else text[:_SAMPLE_CHARS] + "..."
-
 
 # -- the evaluator's state ---------------------------------------------------------------------
 
@@ -439,7 +394,7 @@ def model_identity(model: Model, window: int) -> dict[str, Any]:
 # -- one ownership period of one symbol --------------------------------------------------------
 
 
-class _Session:
+class _Session(SymbolSession[ForecastStats]):
     """What the forecaster does with a symbol while it holds the lease: restore, recover the
     pending entries, then read, score, publish, evaluate and checkpoint until stopped (or
     the lease is lost)."""
@@ -447,14 +402,17 @@ class _Session:
     def __init__(self, fc: Forecaster, symbol: str, lease: Lease) -> None:
         cfg = fc.config
         model = fc.model
+        super().__init__(
+            fc,
+            symbol,
+            lease,
+            group=cfg.group,
+            read_count=cfg.read_count,
+            digest_key=digest_key("forecasts", symbol, cfg.namespace),
+        )
         self.fc = fc
         self.cfg = cfg
         self.model = model
-        self.symbol = symbol
-        self.lease = lease
-        self.client = fc.client
-        self.stats = fc.symbol_stats[symbol]
-        self.consumer = fc.consumer
         self.features = features_key(symbol, cfg.namespace)
         self.forecasts = forecasts_key(symbol, cfg.namespace)
         self.state = state_key(symbol, cfg.namespace)
@@ -469,9 +427,7 @@ class _Session:
         )
         self.acks: list[bytes] = []
         self.dirty = False
-        now = time.monotonic()
-        self.last_checkpoint = now
-        self.last_renew = now
+        self.last_checkpoint = time.monotonic()
         # The forecast entry, field by field (spec order); the varying parts are filled in
         # per row, published_ns just before the round trip.
         classes = model.classes
@@ -501,8 +457,7 @@ class _Session:
         self._f_published = bulk(b"published_ns")
         self._header_fields = [f.encode() for f in ROW_FIELDS]
         self._used_fields = [f.encode() for f in dict.fromkeys([*model.features, "mid"])]
-        self._publish_keys = bulk(lease.key.encode()) + bulk(self.forecasts.encode())
-        self._publish_args = bulk(fc.owner.encode()) + bulk(b"%d" % cfg.maxlen)
+        self.publisher = self.fence.publisher(self.forecasts, cfg.maxlen)
 
     def _fresh_evaluator(self) -> Evaluator:
         m = self.model
@@ -649,9 +604,11 @@ class _Session:
         data: Any = await self.client.get(self.state)
         if data is None:
             log.info("%s: no checkpoint, starting a fresh evaluation", self.symbol)
+            self.digest = ChainDigest("forecasts")
             return
         self.restore(bytes(data))
         self.stats.restored += 1
+        await self.load_digest()
         ev = self.evaluator
         log.info(
             "%s: restored checkpoint (last seq %s, %d rows, %d forecasts scored, %d waiting)",
@@ -664,55 +621,12 @@ class _Session:
 
     # -- input -------------------------------------------------------------------------------
 
-    async def _ensure_group(self) -> None:
-        try:
-            await self.client.xgroup_create(self.features, self.cfg.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    async def _claim(self) -> None:
-        """Take over every pending entry of the group (min-idle 0: we hold the lease, so
-        whoever had them is gone); they are then read back, in ID order, with our own
-        pending list. Consumers left with nothing are forgotten."""
-        claimed = trimmed = 0
-        cursor: Any = "0-0"
-        while True:
-            reply = await self.client.xautoclaim(
-                self.features,
-                self.cfg.group,
-                self.consumer,
-                min_idle_time=0,
-                start_id=cursor,
-                count=self.cfg.read_count,
-            )
-            cursor, entries = reply[0], reply[1]
-            claimed += len(entries)
-            if len(reply) > 2:
-                trimmed += len(reply[2])  # deleted from the stream: Redis dropped them
-            if cursor in (b"0-0", "0-0"):
-                break
-        for consumer in await self.client.xinfo_consumers(self.features, self.cfg.group):
-            name = consumer["name"]
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            if name != self.consumer and int(consumer["pending"]) == 0:
-                await self.client.xgroup_delconsumer(self.features, self.cfg.group, name)
-        self.stats.claimed += claimed
-        self.stats.trimmed += trimmed
-        if claimed or trimmed:
-            log.info(
-                "%s: claimed %d pending entries (%d trimmed before processing)",
-                self.symbol,
-                claimed,
-                trimmed,
-            )
-
     async def _read_own_pending(self, stop: asyncio.Event) -> None:
         """Every entry delivered to us and not acked, from ID 0, processed in order."""
         last: Any = "0"
         total = 0
         while not stop.is_set():
-            await self._maybe_renew()
+            await self.maybe_renew()
             reply: Any = await self.client.xreadgroup(
                 self.cfg.group, self.consumer, {self.features: last}, count=self.cfg.read_count
             )
@@ -771,15 +685,7 @@ class _Session:
                 self._bad("undecodable", entry_id, fields, repr(exc))
                 continue
             if last_seq is not None and row.seq <= last_seq:
-                stats.seen += 1
-                if stats.seen <= _LOG_FIRST:
-                    log.warning(
-                        "%s: entry %s has seq %d, already processed (last seq %d): skipped",
-                        self.symbol,
-                        entry_id.decode(errors="replace"),
-                        row.seq,
-                        last_seq,
-                    )
+                self.seen(entry_id, row.seq, last_seq)
                 continue
             if entry_id != b"%d-0" % row.seq:
                 self._bad("id_mismatch", entry_id, fields, f"seq field {row.seq}")
@@ -844,6 +750,9 @@ class _Session:
         okl = ok.tolist()
         if any(okl):
             await self._publish(rows, plist, okl)
+            if self.digest is not None:
+                seqs = np.fromiter((r.seq for r in rows), dtype=np.int64, count=len(rows))
+                self.digest.update_forecasts(seqs[ok], probs[ok])
         t1 = time.perf_counter_ns()
         stats.batches += 1
         stats.publish_ns_total += t1 - t0
@@ -886,34 +795,17 @@ class _Session:
                 parts.append(bulk(repr(p[i_flat]).encode()))
             bodies.append(b"".join(parts))
         published = self._f_published + bulk(b"%d" % time.time_ns())
-        payloads = []
-        for start in range(0, len(bodies), _PUBLISH_CHUNK):
-            chunk = bodies[start : start + _PUBLISH_CHUNK]
-            n_args = 7 + self._n_args_entry * len(chunk)  # EVAL script 2 keys*2 owner maxlen
-            payloads.append(
-                b"".join(
-                    [
-                        b"*%d\r\n" % n_args,
-                        _PUBLISH_HEAD,
-                        self._publish_keys,
-                        self._publish_args,
-                        *(body + published for body in chunk),
-                    ]
-                )
-            )
-        replies = await round_trip(self.client, b"".join(payloads), len(payloads))
+        done = await self.publisher.publish(
+            [body + published for body in bodies], self._n_args_entry
+        )
         stats = self.stats
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                if _is_lease_lost(reply):
-                    raise LeaseLost(str(reply))
-                raise reply
-            added, dups, rejected, first_error = reply
-            stats.forecasts_out += int(added)
-            stats.republished += int(dups)
-            if int(rejected):
-                stats.rejected += int(rejected)
-                log.error("%s: redis rejected %d forecasts: %r", self.symbol, rejected, first_error)
+        stats.forecasts_out += done.added
+        stats.republished += done.duplicates
+        if done.rejected:
+            stats.rejected += done.rejected
+            log.error(
+                "%s: redis rejected %d forecasts: %r", self.symbol, done.rejected, done.first_error
+            )
 
     def _evaluate(
         self,
@@ -965,22 +857,21 @@ class _Session:
         payload = pack_command(
             b"EVAL",
             _CHECKPOINT_LUA,
-            b"4",
+            b"5",
             self.lease.key.encode(),
             self.state.encode(),
             self.eval.encode(),
             self.features.encode(),
+            self.digest_key.encode(),
             self.fc.owner.encode(),
             self.cfg.group.encode(),
             blob,
             summary.encode(),
+            *digest_args(self.digest),
             *self.acks,
         )
         (reply,) = await round_trip(self.client, payload, 1)
-        if isinstance(reply, BaseException):
-            if _is_lease_lost(reply):
-                raise LeaseLost(str(reply))
-            raise reply
+        check_reply(reply)
         self.acks = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
@@ -992,26 +883,19 @@ class _Session:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    async def _maybe_renew(self) -> None:
-        now = time.monotonic()
-        if now - self.last_renew >= self.cfg.lease_ttl_s / 3:
-            if not await self.lease.renew():
-                raise LeaseLost("the lease expired or was taken over")
-            self.last_renew = now
-
     async def run(self, stop: asyncio.Event) -> None:
         """Work on the symbol until ``stop`` (then checkpoint); raises ``LeaseLost``,
         ``StateError`` or Redis errors, which end the ownership period."""
         await self._load()
-        await self._ensure_group()
-        await self._claim()
+        await self.ensure_groups(self.features)
+        await self.claim_pending(self.features)  # read back with our own pending list
         await self._read_own_pending(stop)
         read = self.client.xreadgroup
         streams: dict[Any, Any] = {self.features: ">"}
         group, consumer = self.cfg.group, self.consumer
         count, block = self.cfg.read_count, self.cfg.block_ms
         while not stop.is_set():
-            await self._maybe_renew()
+            await self.maybe_renew()
             reply: Any = await read(group, consumer, streams, count=count, block=block)
             if reply:
                 entries = reply[0][1]
@@ -1026,8 +910,16 @@ class _Session:
 # -- the service -------------------------------------------------------------------------------
 
 
-class Forecaster:
-    """Runs one task per configured symbol: stand by for its lease, own it, recover."""
+class Forecaster(OwnedSymbols[ForecastStats]):
+    """Runs one task per configured symbol: stand by for its lease, own it, recover
+    (:class:`cif.bus.owned_symbols.OwnedSymbols`)."""
+
+    role = "forecasts"
+    title = "forecaster"
+    task_noun = "forecast"
+    entry_noun = "feature row"
+    refusal = StateError
+    refusal_hint = " (delete the key to start over)"
 
     def __init__(
         self,
@@ -1039,185 +931,35 @@ class Forecaster:
         self.config = config
         self.model = model if model is not None else config.load_model()
         check_evaluator_layout(Evaluator(self.model.classes, self.model.horizon_ms))
-        self.owner = owner_id()
-        self.consumer = config.consumer or self.owner
-        self.symbols = list(dict.fromkeys(s.strip().lower() for s in config.symbols if s.strip()))
-        self._own_client = client is None
-        self.client: aioredis.Redis = client or aioredis.from_url(
-            config.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
-        )
-        self.symbol_stats: dict[str, ForecastStats] = {s: ForecastStats() for s in self.symbols}
-        self.started = asyncio.Event()
-        self._stopped = False
+        symbols = list(dict.fromkeys(s.strip().lower() for s in config.symbols if s.strip()))
+        super().__init__(log, config, symbols, ForecastStats, client)
 
-    def bad(
-        self,
-        symbol: str,
-        reason: str,
-        entry_id: bytes,
-        fields: Mapping[Any, Any],
-        detail: str,
-    ) -> None:
-        """Count a skipped row; log the first few of each reason with a sample."""
-        stats = self.symbol_stats[symbol]
-        stats.bad[reason] += 1
-        n = stats.bad[reason]
-        if n <= _LOG_FIRST or n % _LOG_EVERY == 0:
-            log.warning(
-                "%s: skipped feature row #%d with reason %s (entry %s): %s%s",
-                symbol,
-                n,
-                reason,
-                entry_id.decode(errors="replace"),
-                detail,
-                f"; fields: {_sample(fields)}" if fields else "",
-            )
+    def lease_key(self, symbol: str) -> str:
+        return forecaster_lease_key(symbol, self.config.namespace)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Forecast until ``stop`` is set; every owned symbol is checkpointed (its summary
-        published) and its lease released on the way out, so a stand-by takes over at once."""
+    def session(self, symbol: str, lease: Lease) -> _Session:
+        return _Session(self, symbol, lease)
+
+    def describe(self) -> str:
         cfg = self.config
         m = self.model
-        log.info(
-            "forecaster %s (consumer %s) for %s: model %s v%d (%s, horizon %s, features %s); "
-            "evaluation every %g s over a window of %d; lease ttl %g s",
-            self.owner,
-            self.consumer,
-            ",".join(self.symbols),
-            m.name,
-            m.version,
-            m.kind,
-            m.horizon,
-            list(m.features),
-            cfg.eval_interval_s,
-            cfg.rolling_window,
-            cfg.lease_ttl_s,
+        return (
+            f"forecaster {self.owner} (consumer {self.consumer}) for {','.join(self.symbols)}: "
+            f"model {m.name} v{m.version} ({m.kind}, horizon {m.horizon}, features "
+            f"{list(m.features)}); evaluation every {cfg.eval_interval_s:g} s over a window "
+            f"of {cfg.rolling_window}; lease ttl {cfg.lease_ttl_s:g} s"
         )
-        tasks = [
-            asyncio.create_task(self._run_symbol(sym, stop), name=f"forecasts-{sym}")
-            for sym in self.symbols
-        ]
-        stats_task = asyncio.create_task(self._log_stats(stop))
-        self.started.set()
-        try:
-            await stop.wait()
-        finally:
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            stats_task.cancel()
-            await asyncio.gather(stats_task, return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
-                    log.error("forecast task failed: %r", r)
-            if self._own_client:
-                with contextlib.suppress(RedisError, OSError):
-                    await self.client.aclose()
-            self._stopped = True
-            log.info("forecaster stopped; %s", self.summary())
 
-    async def _wait(self, stop: asyncio.Event, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-
-    async def _run_symbol(self, symbol: str, stop: asyncio.Event) -> None:
-        cfg = self.config
-        stats = self.symbol_stats[symbol]
-        lease = Lease(
-            self.client, forecaster_lease_key(symbol, cfg.namespace), self.owner, cfg.lease_ttl_s
+    def symbol_summary(self, s: ForecastStats, state: str, lag: str) -> str:
+        """Rows in, forecasts out, duplicates, skipped, cost, lag."""
+        per_batch = f"{s.publish_ns_total / s.batches / 1e3:.0f}us" if s.batches else "-"
+        return (
+            f"rows in {s.rows_in}, forecasts out {s.forecasts_out}, "
+            f"duplicates {s.republished}, skipped {s.skipped} (seen {s.seen}, "
+            f"bad {dict(s.bad) or 0}, trimmed {s.trimmed}), claimed {s.claimed}, "
+            f"batches {s.batches} ({per_batch} to publish, max "
+            f"{s.publish_ns_max / 1e6:.1f}ms), checkpoints {s.checkpoints}, lag {lag}"
         )
-        backoff = Backoff(base_s=0.1, cap_s=cfg.retry_cap_s)
-        standby = min(cfg.lease_ttl_s / 4, 2.0)
-        standing_by = False
-        redis_down = False
-        while not stop.is_set():
-            try:
-                acquired = await lease.acquire()
-                holder = None if acquired else await lease.holder()
-            except (RedisError, OSError) as exc:
-                if not redis_down:
-                    log.warning("%s: redis unavailable (%s); retrying", symbol, exc)
-                    redis_down = True
-                await self._wait(stop, backoff.next_delay())
-                continue
-            if redis_down:
-                log.info("%s: redis is back", symbol)
-                redis_down = False
-            if not acquired:
-                if not standing_by:
-                    log.info("%s: lease held by %s; standing by", symbol, holder)
-                    standing_by = True
-                await self._wait(stop, standby)
-                continue
-            standing_by = False
-            stats.owned = True
-            stats.acquisitions += 1
-            log.info("%s: lease acquired by %s", symbol, self.owner)
-            started = time.monotonic()
-            release = True
-            try:
-                await _Session(self, symbol, lease).run(stop)
-            except LeaseLost as exc:
-                stats.lease_lost += 1
-                release = False
-                log.warning("%s: lease lost (%s); stopped working on it", symbol, exc)
-            except StateError as exc:
-                stats.refused = str(exc)
-                log.error("%s: refusing the symbol: %s (delete the key to start over)", symbol, exc)
-                with contextlib.suppress(RedisError, OSError):
-                    await lease.release()
-                stats.owned = False
-                return
-            except (RedisError, OSError) as exc:
-                stats.errors += 1
-                log.warning("%s: redis error (%s); stopped working on it, will retry", symbol, exc)
-            except Exception:
-                stats.errors += 1
-                log.exception("%s: unexpected error; stopped working on it, will retry", symbol)
-            finally:
-                stats.owned = False
-            if release:
-                with contextlib.suppress(RedisError, OSError):
-                    await lease.release()
-            if stop.is_set():
-                break
-            if time.monotonic() - started > 10 * cfg.retry_cap_s:
-                backoff.reset()
-            await self._wait(stop, backoff.next_delay())
-
-    async def _log_stats(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._wait(stop, self.config.stats_interval_s)
-            if not stop.is_set():
-                log.info("%s", self.summary())
-
-    def stats(self) -> dict[str, Any]:
-        """Every counter, per symbol."""
-        out: dict[str, Any] = {}
-        for sym, s in self.symbol_stats.items():
-            d = asdict(s)
-            d["bad"] = dict(s.bad)
-            d["skipped"] = s.skipped
-            out[sym] = d
-        return out
-
-    def summary(self) -> str:
-        """One log line: per symbol rows in, forecasts out, duplicates, skipped, cost, lag."""
-        parts = []
-        now_ns = time.time_ns()
-        for sym, s in self.symbol_stats.items():
-            if s.refused:
-                parts.append(f"{sym}: REFUSED ({s.refused})")
-                continue
-            state = "owned" if s.owned else ("stopped" if self._stopped else "standby")
-            lag = f"{(now_ns - s.last_recv_ts_ns) / 1e6:.0f}ms" if s.last_recv_ts_ns else "-"
-            per_batch = f"{s.publish_ns_total / s.batches / 1e3:.0f}us" if s.batches else "-"
-            parts.append(
-                f"{sym}: {state}, rows in {s.rows_in}, forecasts out {s.forecasts_out}, "
-                f"duplicates {s.republished}, skipped {s.skipped} (seen {s.seen}, "
-                f"bad {dict(s.bad) or 0}, trimmed {s.trimmed}), claimed {s.claimed}, "
-                f"batches {s.batches} ({per_batch} to publish, max "
-                f"{s.publish_ns_max / 1e6:.1f}ms), checkpoints {s.checkpoints}, lag {lag}"
-            )
-        return "forecasts: " + "; ".join(parts)
 
 
 async def run_forecaster(
@@ -1238,19 +980,12 @@ async def run_forecaster(
 # -- command line ------------------------------------------------------------------------------
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"CIF_{name}", default)
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The forecaster's flags (each with a ``CIF_*`` environment default)."""
+    # The live CLI's parsers (one definition of "CIF_* default" and "a number > 0"); imported
+    # here, so that importing the service does not import the ingest stack.
+    from cif.live.cli import _env, _positive
+
     parser.add_argument(
         "--symbols", default=_env("SYMBOLS", "btcusdt"), help="comma list (default btcusdt)"
     )

@@ -2,10 +2,13 @@
 divergent row.
 
 Why digests first: comparing one hex string per symbol costs nothing on the live side (the
-processor records it with every checkpoint, ``digest:features:{sym}``) and reads no stream.
-Only when the digests differ are the live rows read back (``features:{sym}``) and compared
-row by row with the recomputed ones, to name the first divergent event (seq, ts) and the
-first feature in column order that differs (live value, replay value).
+processor records it with every checkpoint, ``digest:features:{sym}``, and the forecaster
+likewise ``digest:forecasts:{sym}``) and reads no stream. Only when the feature digests
+differ are the live rows read back (``features:{sym}``) and compared row by row with the
+recomputed ones, to name the first divergent event (seq, ts) and the first feature in
+column order that differs (live value, replay value). The forecast digest, when the live
+run recorded one, is compared with the replay's (the forecasts the forecaster would
+publish, over the same seq range); the report names which of the two diverged.
 
 The offline rows compared are those with ``seq`` in the live digest's ``[first_seq,
 last_seq]`` (the live run may still be going, or may have started later than the history).
@@ -26,8 +29,8 @@ from numpy.typing import NDArray
 from cif.bus.keys import features_key
 from cif.features.entries import decode_feature_entry
 from cif.forecast.models import Model
-from cif.replay.digest import ChainDigest, digest_key, feature_names_of
-from cif.replay.offline import replay_symbol
+from cif.replay.digest import ChainDigest, digest_key, feature_names_of, forecasts_digest
+from cif.replay.offline import ReplayResult, replay_symbol
 
 _PAGE = 5_000
 
@@ -153,6 +156,35 @@ def compare_rows(
     return divergent, first
 
 
+def _compare_forecasts(
+    result: ReplayResult, live: LiveDigest | None, record: dict[str, Any]
+) -> tuple[bool, str]:
+    """The live forecast digest against the replay's forecasts in its seq range: (equal or
+    not recorded, what to say). Fills the ``*forecast*`` fields of ``record``."""
+    if live is None:
+        record.update(live_forecasts_digest=None)
+        return True, "no live forecast digest (forecasts not compared)"
+    seq = np.asarray(result.rows["seq"], dtype=np.int64)
+    keep = np.asarray(result.ok, dtype=bool).copy()
+    if live.first_seq is not None:
+        keep &= seq >= live.first_seq
+    if live.last_seq is not None:
+        keep &= seq <= live.last_seq
+    mine = forecasts_digest(seq[keep], np.asarray(result.probs, dtype=np.float64)[keep])
+    record.update(
+        live_forecasts_digest=live.digest,
+        live_forecast_rows=live.count,
+        compared_forecast_rows=mine.count,
+        compared_forecasts_digest=mine.hexdigest(),
+    )
+    if mine.count == live.count and mine.hexdigest() == live.digest:
+        return True, f"forecasts identical: {live.count} forecasts, digest {live.digest}"
+    return False, (
+        f"forecasts DIVERGENT: live {live.count} forecasts digest {live.digest[:16]}, replay "
+        f"{mine.count} forecasts digest {mine.hexdigest()[:16]}"
+    )
+
+
 def verify_symbol(
     con: Any,
     symbol: str,
@@ -169,8 +201,10 @@ def verify_symbol(
     client = redis.Redis.from_url(redis_url)
     try:
         live = LiveDigest.read(client, digest_key("features", sym, namespace))
+        live_fc = LiveDigest.read(client, digest_key("forecasts", sym, namespace))
         result = replay_symbol(con, sym, from_ms, to_ms, model=model, settings=settings)
         record = result.record()
+        fc_ok, fc_msg = _compare_forecasts(result, live_fc, record)
         if live is None:
             msg = f"{sym}: no live digest at {digest_key('features', sym, namespace)}"
             record.update(divergence=None, live_features_digest=None)
@@ -185,15 +219,18 @@ def verify_symbol(
             compared_digest=mine.hexdigest(),
         )
         if mine.count == live.count and mine.hexdigest() == live.digest:
-            record["divergence"] = 0
+            record["divergence"] = 0 if fc_ok else 1
+            record["diverged"] = [] if fc_ok else ["forecasts"]
+            verdict = "identical" if fc_ok else "DIVERGENT (forecasts)"
             msg = (
-                f"{sym}: identical: {live.count} rows (seq {live.first_seq}..{live.last_seq}), "
-                f"digest {live.digest}"
+                f"{sym}: {verdict}: features {live.count} rows (seq {live.first_seq}.."
+                f"{live.last_seq}), digest {live.digest}; {fc_msg}"
             )
-            return VerifyReport(sym, True, msg, record)
+            return VerifyReport(sym, fc_ok, msg, record)
         key = features_key(sym, namespace)
         divergent, first = compare_rows(client, key, rows, live.first_seq, live.last_seq)
         record["divergence"] = max(divergent, 1)
+        record["diverged"] = ["features"] if fc_ok else ["features", "forecasts"]
         if first is not None:
             record["first_divergence"] = {
                 "seq": first.seq,
@@ -207,9 +244,9 @@ def verify_symbol(
         else:
             detail = "the live stream's rows all match (trimmed stream or digest-only change)"
         msg = (
-            f"{sym}: DIVERGENT: live {live.count} rows digest {live.digest[:16]}, replay "
-            f"{mine.count} rows digest {mine.hexdigest()[:16]}; {divergent} divergent rows; "
-            f"{detail}"
+            f"{sym}: DIVERGENT ({' and '.join(record['diverged'])}): live {live.count} rows "
+            f"digest {live.digest[:16]}, replay {mine.count} rows digest "
+            f"{mine.hexdigest()[:16]}; {divergent} divergent rows; {detail}; {fc_msg}"
         )
         return VerifyReport(sym, False, msg, record, first)
     finally:

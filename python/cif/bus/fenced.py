@@ -1,0 +1,227 @@
+"""Fenced Redis calls of a lease owner: scripts that first check the lease is still ours.
+
+The feature processor and the forecaster both work on a symbol only while they hold its
+lease (:mod:`cif.features.leases`), and every call that changes shared state is a Lua
+script starting with :data:`~cif.features.leases.FENCE_LUA` (``KEYS[1]`` = the lease,
+``ARGV[1]`` = our owner id). What lives here is the part they share: the publish script
+and its packing, the checkpoint script's pieces (digest hash, acks), the fenced
+``XAUTOCLAIM`` and the reply handling that turns ``LEASE_LOST`` into :class:`LeaseLost`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from cif.bus.stream_writer import bulk, round_trip
+from cif.features.leases import FENCE_LUA
+from cif.replay.digest import ChainDigest
+
+#: Entries per publish script call (the calls of one batch are pipelined).
+PUBLISH_CHUNK = 500
+
+
+class LeaseLost(RuntimeError):
+    """The symbol's lease is not ours any more: stop working on it at once."""
+
+
+def is_lease_lost(exc: BaseException) -> bool:
+    return isinstance(exc, ResponseError) and "LEASE_LOST" in str(exc)
+
+
+def check_reply(reply: Any) -> Any:
+    """A reply of a pipelined call: an error raised (``LEASE_LOST`` as :class:`LeaseLost`)."""
+    if isinstance(reply, BaseException):
+        if is_lease_lost(reply):
+            raise LeaseLost(str(reply))
+        raise reply
+    return reply
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+
+
+# KEYS: lease, output stream. ARGV: owner, maxlen, then (id, n, field, value...)...
+# A refused ID ("equal or smaller than the target stream top item") is a re-published
+# row: counted, not an error.
+PUBLISH_LUA = (
+    FENCE_LUA
+    + """
+local key, maxlen = KEYS[2], ARGV[2]
+local i, n_args = 3, #ARGV
+local added, dups, rejected, first_err = 0, 0, 0, ''
+while i <= n_args do
+  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id,
+                          unpack(ARGV, i + 2, i + 1 + 2 * n))
+  if type(res) == 'table' and res.err then
+    if string.find(res.err, 'equal or smaller', 1, true) then
+      dups = dups + 1
+    else
+      rejected = rejected + 1
+      if first_err == '' then first_err = res.err end
+    end
+  else
+    added = added + 1
+  end
+  i = i + 2 + 2 * n
+end
+return {added, dups, rejected, first_err}
+"""
+).encode()
+
+_PUBLISH_HEAD = bulk(b"EVAL") + bulk(PUBLISH_LUA) + bulk(b"2")
+
+# The checkpoint scripts' shared pieces. Their layout: KEYS[5] is the digest hash, ARGV[2]
+# the group, ARGV[5..9] the digest (state, count, hex, first seq, last seq; state '' = no
+# digest recorded), the entry IDs to ack from ARGV[10] on. The output digest
+# (cif.replay.digest) is stored by the same call as the state, so after a crash both
+# resume from the same row and no re-processed row counts twice.
+CHECKPOINT_DIGEST_LUA = """
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[5], 'state', ARGV[5], 'count', ARGV[6], 'digest', ARGV[7],
+             'first_seq', ARGV[8], 'last_seq', ARGV[9])
+end
+local acked = 0
+local function ack(key, first, last)
+  local i = first
+  while i <= last do
+    local j = math.min(i + 999, last)
+    acked = acked + redis.call('XACK', key, ARGV[2], unpack(ARGV, i, j))
+    i = j + 1
+  end
+end
+"""
+#: ARGV index of the first entry ID to ack in a checkpoint script.
+CHECKPOINT_FIRST_ACK = 10
+
+
+def digest_args(digest: ChainDigest | None) -> tuple[bytes, ...]:
+    """ARGV[5..9] of a checkpoint script (all empty: no digest recorded)."""
+    if digest is None:
+        return (b"", b"", b"", b"", b"")
+    d = digest.record_fields()
+    return (d["state"], d["count"], d["digest"], d["first_seq"], d["last_seq"])
+
+
+# KEYS: lease, stream. ARGV: owner, group, consumer, cursor, count. One XAUTOCLAIM page
+# (IDs only: the entries are read back from our own pending list afterwards).
+CLAIM_LUA = (
+    FENCE_LUA
+    + """
+local r = redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4],
+                     'COUNT', ARGV[5], 'JUSTID')
+return {r[1], #r[2], #(r[3] or {})}
+"""
+)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """One owner's fenced calls on one symbol: ``lease_key`` held by ``owner``."""
+
+    client: aioredis.Redis
+    lease_key: str
+    owner: str
+
+    async def eval(self, script: str, keys: Sequence[str], *args: Any) -> Any:
+        """Run a fenced script (KEYS[1] = our lease, ARGV[1] = our owner id)."""
+        try:
+            return await self.client.eval(
+                script, 1 + len(keys), self.lease_key, *keys, self.owner, *args
+            )
+        except ResponseError as exc:
+            if is_lease_lost(exc):
+                raise LeaseLost(str(exc)) from exc
+            raise
+
+    async def claim(self, key: str, group: str, consumer: str, count: int) -> tuple[int, int]:
+        """Take over every pending entry of ``group`` on ``key`` (min-idle 0: we hold the
+        lease, so whoever had them is gone), then forget the consumers left with nothing:
+        (entries claimed, entries trimmed from the stream while pending)."""
+        claimed = trimmed = 0
+        cursor: Any = "0-0"
+        while True:
+            reply = await self.eval(CLAIM_LUA, [key], group, consumer, cursor, count)
+            cursor = reply[0]
+            claimed += int(reply[1])
+            trimmed += int(reply[2])
+            if cursor in (b"0-0", "0-0"):
+                break
+        for info in await self.client.xinfo_consumers(key, group):
+            name = text(info["name"])
+            if name != consumer and int(info["pending"]) == 0:
+                await self.client.xgroup_delconsumer(key, group, name)
+        return claimed, trimmed
+
+    def publisher(self, stream: str, maxlen: int) -> Publisher:
+        return Publisher(
+            self.client,
+            _PUBLISH_HEAD
+            + bulk(self.lease_key.encode())
+            + bulk(stream.encode())
+            + bulk(self.owner.encode())
+            + bulk(b"%d" % maxlen),
+        )
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one publish did: new entries, re-published ones (no-ops), rejected ones."""
+
+    added: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    first_error: str = ""
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """XADDs entries to one stream through the fenced publish script."""
+
+    client: aioredis.Redis
+    head: bytes
+
+    async def publish(self, bodies: Sequence[bytes], args_per_body: int) -> Published:
+        """``bodies``: one per entry, packed ``bulk(id) bulk(n) bulk(field) bulk(value)...``
+        of ``args_per_body`` arguments; chunks of :data:`PUBLISH_CHUNK` pipelined in one
+        round trip."""
+        payloads = []
+        for start in range(0, len(bodies), PUBLISH_CHUNK):
+            chunk = bodies[start : start + PUBLISH_CHUNK]
+            # EVAL, script, numkeys, 2 keys, owner, maxlen; then the entries
+            n_args = 7 + args_per_body * len(chunk)
+            payloads.append(b"".join([b"*%d\r\n" % n_args, self.head, *chunk]))
+        replies = await round_trip(self.client, b"".join(payloads), len(payloads))
+        added = dups = rejected = 0
+        first_error = ""
+        for reply in replies:
+            a, d, r, err = check_reply(reply)
+            added += int(a)
+            dups += int(d)
+            if int(r):
+                rejected += int(r)
+                first_error = first_error or text(err)
+        return Published(added, dups, rejected, first_error)
+
+
+__all__ = [
+    "CHECKPOINT_DIGEST_LUA",
+    "CHECKPOINT_FIRST_ACK",
+    "CLAIM_LUA",
+    "PUBLISH_CHUNK",
+    "PUBLISH_LUA",
+    "Fence",
+    "LeaseLost",
+    "Published",
+    "Publisher",
+    "check_reply",
+    "digest_args",
+    "is_lease_lost",
+    "text",
+]
