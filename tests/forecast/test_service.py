@@ -544,10 +544,11 @@ def test_a_redis_outage_stops_the_symbol_not_the_process(
 
 
 class ServiceProcess(ModuleProcess):
-    """``python -m cif.forecast.service ARGS`` with its log in a file."""
+    """``python -m cif.live --components forecast ARGS`` (the forecaster alone) with its log
+    in a file."""
 
     def __init__(self, args: list[str], log_path: Path) -> None:
-        super().__init__(["cif.forecast.service", *args], log_path)
+        super().__init__(["cif.live", "--components", "forecast", *args], log_path)
 
 
 processes = killed_at_exit
@@ -569,7 +570,16 @@ def test_kill_9_mid_stream_changes_nothing(
     entries = feature_entries(btc_features, ns)
     chunk = 1000
     chunks = [entries[i : i + chunk] for i in range(0, n, chunk)]
-    flags = ["--symbols", SYMBOL, "--redis-url", url, "--namespace", ns, "--window", str(WINDOW)]
+    flags = [
+        "--symbols",
+        SYMBOL,
+        "--redis-url",
+        url,
+        "--namespace",
+        ns,
+        "--eval-window",
+        str(WINDOW),
+    ]
     out_key = forecasts_key(SYMBOL, ns)
 
     def published() -> int:

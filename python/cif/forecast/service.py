@@ -72,17 +72,13 @@ order), which ``cif replay --verify`` compares with an offline replay.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import hashlib
 import io
 import json
 import logging
 import math
 import pickle
-import signal
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
@@ -977,111 +973,6 @@ async def run_forecaster(
     return forecaster
 
 
-# -- command line ------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The forecaster's flags (each with a ``CIF_*`` environment default)."""
-    # The live CLI's parsers (one definition of "CIF_* default" and "a number > 0"); imported
-    # here, so that importing the service does not import the ingest stack.
-    from cif.live.cli import _env, _positive
-
-    parser.add_argument(
-        "--symbols", default=_env("SYMBOLS", "btcusdt"), help="comma list (default btcusdt)"
-    )
-    parser.add_argument(
-        "--redis-url", default=_env("REDIS_URL", "redis://127.0.0.1:6379/0"), help="Redis URL"
-    )
-    parser.add_argument("--namespace", default=_env("NAMESPACE", ""), help="Redis key prefix")
-    parser.add_argument(
-        "--model",
-        default=_env("MODEL", "") or None,
-        help="model artifact <name>-v<version>.json (default: the seed OFI heuristic)",
-    )
-    parser.add_argument(
-        "--lease-ttl",
-        type=_positive,
-        default=float(_env("FORECAST_LEASE_TTL_S", "10")),
-        help="seconds a symbol's lease outlives its owner (failover time; default 10)",
-    )
-    parser.add_argument(
-        "--consumer",
-        default=_env("FORECAST_CONSUMER", ""),
-        help="consumer name in the cif-forecasts group (default: host:pid:random)",
-    )
-    parser.add_argument(
-        "--eval-interval",
-        type=_positive,
-        default=float(_env("EVAL_INTERVAL_S", "1")),
-        help="seconds between evaluation summaries and checkpoints (default 1)",
-    )
-    parser.add_argument(
-        "--window",
-        type=int,
-        default=int(_env("EVAL_WINDOW", str(DEFAULT_WINDOW))),
-        help=f"rolling evaluation window, forecasts (default {DEFAULT_WINDOW})",
-    )
-    parser.add_argument("--stats-interval", type=_positive, default=10.0, help="stats log, s")
-    parser.add_argument("--duration", type=_positive, default=None, help="stop after N s")
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"), help="logging level")
-
-
-def config_from_args(args: argparse.Namespace) -> ForecasterConfig:
-    """``ValueError`` on an inconsistent setting."""
-    consumer = (args.consumer or "").strip() or None
-    if consumer is not None and any(c.isspace() for c in consumer):
-        raise ValueError(f"--consumer must not contain spaces, got {consumer!r}")
-    config = ForecasterConfig(
-        symbols=tuple(s.strip().lower() for s in args.symbols.split(",") if s.strip()),
-        redis_url=args.redis_url,
-        namespace=args.namespace,
-        model_path=args.model,
-        lease_ttl_s=args.lease_ttl,
-        consumer=consumer,
-        eval_interval_s=args.eval_interval,
-        rolling_window=args.window,
-        stats_interval_s=args.stats_interval,
-    )
-    config.validate()
-    return config
-
-
-async def _main(config: ForecasterConfig, duration: float | None) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    if duration is not None:
-        loop.call_later(duration, stop.set)
-    await run_forecaster(config, stop)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cif.forecast.service``: the forecaster alone (stops on SIGINT/SIGTERM)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m cif.forecast.service",
-        description="features:{sym} -> forecasts:{sym} and eval:{sym} (Redis)",
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=str(args.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        log.error("cannot start: %s", exc)
-        return 2
-    try:
-        return asyncio.run(_main(config, args.duration))
-    except (OSError, ValueError) as exc:  # e.g. an unreadable or invalid model artifact
-        log.error("forecaster failed: %s", exc)
-        return 1
-
-
 __all__ = [
     "GROUP",
     "LEASE_ROLE",
@@ -1090,14 +981,8 @@ __all__ = [
     "ForecasterConfig",
     "LeaseLost",
     "StateError",
-    "add_arguments",
-    "config_from_args",
     "forecaster_lease_key",
-    "main",
     "model_identity",
     "run_forecaster",
     "state_key",
 ]
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -241,6 +241,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=float(_env("EVAL_INTERVAL_S", "1")),
         help="seconds between evaluation summaries and forecaster checkpoints (default 1)",
     )
+    from cif.forecast.evaluation import DEFAULT_WINDOW  # light: no Redis or model stack
+
+    fc.add_argument(
+        "--eval-window",
+        type=int,
+        default=int(_env("EVAL_WINDOW", str(DEFAULT_WINDOW))),
+        help=f"forecasts in the rolling evaluation (default {DEFAULT_WINDOW})",
+    )
     api = parser.add_argument_group("api")
     api.add_argument(
         "--api-host",
@@ -382,6 +390,7 @@ def build_forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
         lease_ttl_s=args.lease_ttl,
         consumer=consumer,
         eval_interval_s=args.eval_interval,
+        rolling_window=args.eval_window,
         stats_interval_s=args.stats_interval,
     )
     try:
