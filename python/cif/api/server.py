@@ -15,98 +15,69 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import socket
 import sys
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
 from cif.api.app import ApiConfig, Scorer, create_app
 from cif.forecast.models import default_model, load_model
 from cif.ingest.endpoints import normalize_symbols
+from cif.settings import env, port, positive, positive_int, redact_url
 
 log = logging.getLogger("cif.api")
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"CIF_{name}", default)
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
-        default=_env("API_HOST", "127.0.0.1"),
+        default=env("API_HOST", "127.0.0.1"),
         help="address to listen on (default: $CIF_API_HOST or 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
-        type=_port,
-        default=_env("API_PORT", "8000"),
+        type=port,
+        default=env("API_PORT", "8000"),
         help="port to listen on, 0 = any free port (default: $CIF_API_PORT or 8000)",
     )
     parser.add_argument(
         "--redis-url",
-        default=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        default=env("REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis the pipeline writes to (default: $CIF_REDIS_URL or local)",
     )
     parser.add_argument(
-        "--namespace", default=_env("NAMESPACE", ""), help="prefix of every Redis key read"
+        "--namespace", default=env("NAMESPACE", ""), help="prefix of every Redis key read"
     )
     parser.add_argument(
         "--history-dir",
         type=Path,
-        default=_env("HISTORY_DIR", "") or None,
+        default=env("HISTORY_DIR", "") or None,
         help="sealed history segments for trades Redis no longer has (default: "
         "$CIF_HISTORY_DIR; none: Redis only)",
     )
     parser.add_argument(
         "--symbols",
-        default=_env("SYMBOLS", "btcusdt"),
+        default=env("SYMBOLS", "btcusdt"),
         help="comma-separated symbols (default: $CIF_SYMBOLS or btcusdt)",
     )
     parser.add_argument(
         "--model",
         type=Path,
-        default=_env("MODEL", "") or None,
+        default=env("MODEL", "") or None,
         help="model artifact JSON for POST /forecast (default: $CIF_MODEL, else the "
         "default OFI heuristic)",
     )
     parser.add_argument(
         "--ws-queue-size",
-        type=_positive_int,
+        type=positive_int,
         default=1024,
         help="messages queued per WebSocket client before it is dropped as too slow",
     )
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
-    parser.add_argument("--duration", type=_positive, default=None, help="stop after N s")
+    parser.add_argument("--duration", type=positive, default=None, help="stop after N s")
 
 
 def load_scorer(path: Path | None) -> Scorer:
@@ -132,15 +103,6 @@ def build_config(args: argparse.Namespace) -> ApiConfig:
         ws_queue_size=args.ws_queue_size,
         access_log=args.access_log,
     )
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password (for logs)."""
-    parts = urlsplit(url)
-    if parts.password is None and "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 class _Server(uvicorn.Server):

@@ -37,6 +37,7 @@ from cif.ingest.endpoints import (
 )
 from cif.ingest.rest_client import RestClient
 from cif.ingest.symbol_ingest import SymbolIngest
+from cif.settings import redact_url
 from cif.store.live_writer import LiveWriter
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class Gateway:
             cfg.ws_url,
             cfg.rest_url,
             cfg.db_path,
-            "off" if not cfg.redis_url else _redact(cfg.redis_url),
+            "off" if not cfg.redis_url else redact_url(cfg.redis_url),
         )
 
     # -- frames ------------------------------------------------------------------------
@@ -318,11 +319,3 @@ class Gateway:
                 f"dropped {rs.dropped_buffer_full} {'up' if self.streams.connected else 'DOWN'}"
             )
         return "; ".join(parts)
-
-
-def _redact(url: str) -> str:
-    """A Redis URL without its password, for logs."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

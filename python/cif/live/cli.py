@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
@@ -54,7 +53,8 @@ from cif.ingest.endpoints import (
     MAX_STREAMS_PER_CONNECTION,
     normalize_symbols,
 )
-from cif.ingest.gateway import Gateway, GatewayConfig, _redact
+from cif.ingest.gateway import Gateway, GatewayConfig
+from cif.settings import env, port, positive, redact_url
 
 if TYPE_CHECKING:
     from cif.api.app import ApiConfig
@@ -68,60 +68,39 @@ log = logging.getLogger("cif.live")
 COMPONENTS = ("ingest", "features", "forecast", "api")
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"CIF_{name}", default)
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("exchange")
     src.add_argument(
         "--symbols",
-        default=_env("SYMBOLS", "btcusdt"),
+        default=env("SYMBOLS", "btcusdt"),
         help="comma-separated symbols (default: $CIF_SYMBOLS or btcusdt)",
     )
     src.add_argument(
         "--exchange-url",
-        default=_env("EXCHANGE_URL", DEFAULT_WS_URL),
+        default=env("EXCHANGE_URL", DEFAULT_WS_URL),
         help=f"WebSocket base URL (default: $CIF_EXCHANGE_URL or {DEFAULT_WS_URL})",
     )
     src.add_argument(
         "--rest-url",
-        default=_env("REST_URL", DEFAULT_REST_URL),
+        default=env("REST_URL", DEFAULT_REST_URL),
         help=f"REST base URL (default: $CIF_REST_URL or {DEFAULT_REST_URL})",
     )
     src.add_argument(
         "--streams-per-connection",
         type=int,
-        default=int(_env("STREAMS_PER_CONNECTION", str(MAX_STREAMS_PER_CONNECTION))),
+        default=int(env("STREAMS_PER_CONNECTION", str(MAX_STREAMS_PER_CONNECTION))),
         help="split streams across connections of at most this many (max 1024)",
     )
     src.add_argument(
         "--watchdog",
-        type=_positive,
-        default=float(_env("WATCHDOG_S", "10")),
+        type=positive,
+        default=float(env("WATCHDOG_S", "10")),
         help="reconnect a connection silent for this many seconds (default 10)",
     )
     src.add_argument(
         "--max-connection-age",
-        type=_positive,
-        default=float(_env("MAX_CONNECTION_AGE_S", str(23.5 * 3600))),
+        type=positive,
+        default=float(env("MAX_CONNECTION_AGE_S", str(23.5 * 3600))),
         help="replace connections (make-before-break) at this age, s (Binance cuts at 24 h)",
     )
     src.add_argument("--depth-limit", type=int, default=1000, help="REST snapshot levels")
@@ -129,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--rest-weight-budget",
         type=int,
-        default=int(_env("REST_WEIGHT_BUDGET", "4800")),
+        default=int(env("REST_WEIGHT_BUDGET", "4800")),
         help="REST weight per minute cif allows itself (Binance's limit is 6000)",
     )
     src.add_argument(
@@ -141,104 +120,104 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("outputs")
     out.add_argument(
         "--redis-url",
-        default=_env("REDIS_URL", "") or None,
+        default=env("REDIS_URL", "") or None,
         help="Redis of the pipeline (default: $CIF_REDIS_URL; neither given: cif live starts "
         "an embedded redis-server, data under <dir of --db>/redis)",
     )
     out.add_argument(
         "--embedded-redis-port",
-        type=_port,
-        default=_env("EMBEDDED_REDIS_PORT", "0"),
+        type=port,
+        default=env("EMBEDDED_REDIS_PORT", "0"),
         help="port of the embedded Redis on 127.0.0.1 (default: a free port)",
     )
     out.add_argument("--no-redis", action="store_true", help="persist to DuckDB only")
-    out.add_argument("--namespace", default=_env("NAMESPACE", ""), help="prefix of every Redis key")
+    out.add_argument("--namespace", default=env("NAMESPACE", ""), help="prefix of every Redis key")
     out.add_argument(
         "--db",
         type=Path,
-        default=Path(_env("DB", "data/cif.duckdb")),
+        default=Path(env("DB", "data/cif.duckdb")),
         help="DuckDB file, owned by this process (default: $CIF_DB or data/cif.duckdb)",
     )
     out.add_argument(
         "--history-dir",
         type=Path,
-        default=Path(_env("HISTORY_DIR", "data/history")),
+        default=Path(env("HISTORY_DIR", "data/history")),
         help="Parquet segments other processes read while this one runs",
     )
     out.add_argument(
         "--seal-interval",
-        type=_positive,
-        default=float(_env("SEAL_INTERVAL_S", "60")),
+        type=positive,
+        default=float(env("SEAL_INTERVAL_S", "60")),
         help="seconds between Parquet segments (bounds how stale readers are)",
     )
     out.add_argument(
         "--flush-interval",
-        type=_positive,
+        type=positive,
         default=0.5,
         help="seconds between DuckDB batch writes (at most 1)",
     )
     feat = parser.add_argument_group("features")
     feat.add_argument(
         "--components",
-        default=_env("COMPONENTS", ""),
+        default=env("COMPONENTS", ""),
         help="comma list of components to run: ingest, features, forecast, api "
         "(default: all of them)",
     )
     feat.add_argument(
         "--feature-windows",
-        default=_env("FEATURE_WINDOWS", "1s,10s,60s,100t"),
+        default=env("FEATURE_WINDOWS", "1s,10s,60s,100t"),
         help="feature windows: times (500ms, 1s, 1m) and trade counts (100t)",
     )
     feat.add_argument(
         "--depth-levels",
-        default=_env("DEPTH_LEVELS", "5,10"),
+        default=env("DEPTH_LEVELS", "5,10"),
         help="book levels of the depth-imbalance features (default 5,10)",
     )
     feat.add_argument(
         "--ewma-half-life",
-        default=_env("EWMA_HALF_LIFE", "10s"),
+        default=env("EWMA_HALF_LIFE", "10s"),
         help="half-life of ewma_vol, event time (default 10s)",
     )
     feat.add_argument(
         "--emit-on-book",
         action="store_true",
-        default=_env("EMIT_ON_BOOK", "").lower() in ("1", "true", "yes"),
+        default=env("EMIT_ON_BOOK", "").lower() in ("1", "true", "yes"),
         help="emit a feature row after every book event too, not only after trades",
     )
     feat.add_argument(
         "--checkpoint-interval",
-        type=_positive,
-        default=float(_env("CHECKPOINT_INTERVAL_S", "1")),
+        type=positive,
+        default=float(env("CHECKPOINT_INTERVAL_S", "1")),
         help="seconds between feature checkpoints; input is acked only with one (default 1)",
     )
     feat.add_argument(
         "--checkpoint-events",
         type=int,
-        default=int(_env("CHECKPOINT_EVENTS", "100000")),
+        default=int(env("CHECKPOINT_EVENTS", "100000")),
         help="also checkpoint after this many events (default 100000)",
     )
     feat.add_argument(
         "--lease-ttl",
-        type=_positive,
-        default=float(_env("LEASE_TTL_S", "10")),
+        type=positive,
+        default=float(env("LEASE_TTL_S", "10")),
         help="seconds a symbol's lease outlives its owner (failover time; default 10)",
     )
     feat.add_argument(
         "--consumer",
-        default=_env("CONSUMER", ""),
+        default=env("CONSUMER", ""),
         help="consumer name in the cif-features group (default: host:pid:random)",
     )
     fc = parser.add_argument_group("forecast")
     fc.add_argument(
         "--model",
-        default=_env("MODEL", "") or None,
+        default=env("MODEL", "") or None,
         help="model artifact <name>-v<version>.json of the forecaster and of POST /forecast "
         "(default: $CIF_MODEL, else the seed OFI heuristic)",
     )
     fc.add_argument(
         "--eval-interval",
-        type=_positive,
-        default=float(_env("EVAL_INTERVAL_S", "1")),
+        type=positive,
+        default=float(env("EVAL_INTERVAL_S", "1")),
         help="seconds between evaluation summaries and forecaster checkpoints (default 1)",
     )
     from cif.forecast.evaluation import DEFAULT_WINDOW  # light: no Redis or model stack
@@ -246,23 +225,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fc.add_argument(
         "--eval-window",
         type=int,
-        default=int(_env("EVAL_WINDOW", str(DEFAULT_WINDOW))),
+        default=int(env("EVAL_WINDOW", str(DEFAULT_WINDOW))),
         help=f"forecasts in the rolling evaluation (default {DEFAULT_WINDOW})",
     )
     api = parser.add_argument_group("api")
     api.add_argument(
         "--api-host",
-        default=_env("API_HOST", "127.0.0.1"),
+        default=env("API_HOST", "127.0.0.1"),
         help="address the API listens on (default: $CIF_API_HOST or 127.0.0.1)",
     )
     api.add_argument(
         "--api-port",
-        type=_port,
-        default=_env("API_PORT", "8000"),
+        type=port,
+        default=env("API_PORT", "8000"),
         help="API port, 0 = any free port (default: $CIF_API_PORT or 8000)",
     )
-    parser.add_argument("--stats-interval", type=_positive, default=10.0, help="stats log, s")
-    parser.add_argument("--duration", type=_positive, default=None, help="stop after N s")
+    parser.add_argument("--stats-interval", type=positive, default=10.0, help="stats log, s")
+    parser.add_argument("--duration", type=positive, default=None, help="stop after N s")
 
 
 def build_config(args: argparse.Namespace) -> GatewayConfig:
@@ -481,14 +460,14 @@ async def _main(plan: Plan, duration: float | None) -> int:
     if plan.processor is not None:
         from cif.features.processor import FeatureProcessor
 
-        log.info("features: redis %s", _redact(plan.processor.redis_url))
+        log.info("features: redis %s", redact_url(plan.processor.redis_url))
         runs["features"] = FeatureProcessor(plan.processor).run(stop)
     if plan.forecaster is not None:
         from cif.forecast.service import run_forecaster
 
         log.info(
             "forecast: redis %s, model %s",
-            _redact(plan.forecaster.redis_url),
+            redact_url(plan.forecaster.redis_url),
             plan.forecaster.model_path or "the seed heuristic",
         )
         runs["forecast"] = run_forecaster(plan.forecaster, stop)

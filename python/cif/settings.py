@@ -1,0 +1,50 @@
+"""Settings shared by every command: ``CIF_*`` environment defaults, flag value parsers and
+the redaction of secrets in URLs (one definition, so every command reads and checks its
+settings, and keeps passwords out of its logs, the same way)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+
+def env(name: str, default: str) -> str:
+    """``$CIF_<name>``, or ``default`` when it is not set (flags override both)."""
+    return os.environ.get(f"CIF_{name}", default)
+
+
+def positive(text: str) -> float:
+    """A flag value that must be a number > 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A flag value that must be a whole number >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 meaning any free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (for logs)."""
+    parts = urlsplit(url)
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
