@@ -11,108 +11,42 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 const LEVELS: usize = 10;
 const N_BATCH: usize = 500_000;
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+include!("../tests/support/columns.rs");
 
 /// Synthetic columns: half trades, half book events with 10 levels; ~8 ms apart on average.
-struct Synthetic {
-    kind: Vec<u8>,
-    seq: Vec<i64>,
-    ts: Vec<i64>,
-    recv: Vec<i64>,
-    price: Vec<f64>,
-    qty: Vec<f64>,
-    side: Vec<i8>,
-    bp: Vec<f64>,
-    bq: Vec<f64>,
-    ap: Vec<f64>,
-    aq: Vec<f64>,
-    bd: Vec<f64>,
-    ad: Vec<f64>,
-}
-
-impl Synthetic {
-    fn new(n: usize) -> Self {
-        let mut rng = Rng(42);
-        let mut s = Synthetic {
-            kind: Vec::with_capacity(n),
-            seq: Vec::with_capacity(n),
-            ts: Vec::with_capacity(n),
-            recv: Vec::with_capacity(n),
-            price: Vec::with_capacity(n),
-            qty: Vec::with_capacity(n),
-            side: Vec::with_capacity(n),
-            bp: Vec::with_capacity(n),
-            bq: Vec::with_capacity(n),
-            ap: Vec::with_capacity(n),
-            aq: Vec::with_capacity(n),
-            bd: Vec::with_capacity(n * LEVELS),
-            ad: Vec::with_capacity(n * LEVELS),
-        };
-        let mut ts = 1_700_000_000_000i64;
-        let mut mid = 60_000.0f64;
-        for i in 0..n {
-            ts += (rng.next() % 17) as i64;
-            mid *= 1.0 + 1e-5 * (rng.unit() - 0.5);
-            s.seq.push(i as i64 + 1);
-            s.ts.push(ts);
-            s.recv.push(ts * 1_000_000);
-            let trade = rng.next() & 1 == 0;
-            s.kind.push(u8::from(!trade));
-            s.price.push(mid + (rng.unit() - 0.5));
-            s.qty.push(rng.unit() * 0.5);
-            s.side.push(if rng.next() & 1 == 0 { 1 } else { -1 });
-            s.bp.push(mid - 0.01 - (rng.next() % 3) as f64 * 0.01);
-            s.bq.push(rng.unit() * 3.0);
-            s.ap.push(mid + 0.01 + (rng.next() % 3) as f64 * 0.01);
-            s.aq.push(rng.unit() * 3.0);
-            for _ in 0..LEVELS {
-                s.bd.push(rng.unit() * 5.0);
-                s.ad.push(rng.unit() * 5.0);
-            }
-        }
-        s
-    }
-
-    fn view(&self) -> EventColumns<'_> {
-        EventColumns {
-            kind: &self.kind,
-            seq: &self.seq,
-            ts: &self.ts,
-            recv_ts_ns: &self.recv,
-            price: &self.price,
-            qty: &self.qty,
-            side: &self.side,
-            bid_price: &self.bp,
-            bid_qty: &self.bq,
-            ask_price: &self.ap,
-            ask_qty: &self.aq,
-            bid_depth: Some(DepthColumns {
-                values: &self.bd,
-                levels: LEVELS,
-            }),
-            ask_depth: Some(DepthColumns {
-                values: &self.ad,
-                levels: LEVELS,
-            }),
+fn synthetic(n: usize) -> OwnedColumns {
+    let mut rng = Rng(42);
+    let mut s = OwnedColumns::with_levels(LEVELS);
+    let mut ts = 1_700_000_000_000i64;
+    let mut mid = 60_000.0f64;
+    for i in 0..n {
+        ts += (rng.next() % 17) as i64;
+        mid *= 1.0 + 1e-5 * (rng.unit() - 0.5);
+        let seq = i as i64 + 1;
+        if rng.next() & 1 == 0 {
+            let price = mid + (rng.unit() - 0.5);
+            let qty = rng.unit() * 0.5;
+            let side = if rng.next() & 1 == 0 { 1 } else { -1 };
+            s.push_trade(seq, ts, ts * 1_000_000, price, qty, side);
+        } else {
+            let bp = mid - 0.01 - (rng.next() % 3) as f64 * 0.01;
+            let bq = rng.unit() * 3.0;
+            let ap = mid + 0.01 + (rng.next() % 3) as f64 * 0.01;
+            let aq = rng.unit() * 3.0;
+            let bd: Vec<f64> = (0..LEVELS).map(|_| rng.unit() * 5.0).collect();
+            let ad: Vec<f64> = (0..LEVELS).map(|_| rng.unit() * 5.0).collect();
+            s.push_book(seq, ts, ts * 1_000_000, [bp, bq, ap, aq], &bd, &ad);
         }
     }
+    s
 }
 
 fn bench(c: &mut Criterion) {
-    let events = Synthetic::new(N_BATCH);
+    let events = synthetic(N_BATCH);
+    // Rows of each kind, for the one-event benches.
+    let rows_of =
+        |kind: u8| -> Vec<usize> { (0..N_BATCH).filter(|&i| events.kind[i] == kind).collect() };
+    let (trade_rows, book_rows) = (rows_of(0), rows_of(1));
     // Warm engine: a batch of history so the windows (up to 1 min) are full.
     let mut warm = FeatureEngine::new(FeatureConfig::default());
     warm.process(&events.view()).expect("valid events");
@@ -124,11 +58,10 @@ fn bench(c: &mut Criterion) {
         let mut engine = warm.clone();
         let mut row = vec![0.0; engine.n_features()];
         let mut seq = N_BATCH as i64;
-        let mut i = 0usize;
         g.bench_function("on_trade (one event, steady state)", |b| {
             b.iter(|| {
                 seq += 1;
-                i = (i + 1) % N_BATCH;
+                let i = trade_rows[(seq as usize) % trade_rows.len()];
                 let trade = TradeEvent {
                     seq,
                     ts: t_end + (seq - N_BATCH as i64) * 8,
@@ -146,11 +79,11 @@ fn bench(c: &mut Criterion) {
         let mut engine = warm.clone();
         let mut row = vec![0.0; engine.n_features()];
         let mut seq = N_BATCH as i64;
-        let mut i = 0usize;
         g.bench_function("on_book + on_trade (10 levels, steady state)", |b| {
             b.iter(|| {
                 seq += 2;
-                i = (i + 1) % N_BATCH;
+                let i = book_rows[(seq as usize / 2) % book_rows.len()];
+                let t = trade_rows[(seq as usize / 2) % trade_rows.len()];
                 let ts = t_end + (seq - N_BATCH as i64) * 4;
                 let book = BookEvent {
                     seq,
@@ -166,9 +99,9 @@ fn bench(c: &mut Criterion) {
                 let trade = TradeEvent {
                     seq: seq + 1,
                     ts,
-                    price: events.price[i],
-                    qty: events.qty[i],
-                    side: events.side[i],
+                    price: events.price[t],
+                    qty: events.qty[t],
+                    side: events.side[t],
                 };
                 engine.on_trade(&trade, &mut row).expect("valid");
                 black_box(row[0])

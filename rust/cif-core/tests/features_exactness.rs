@@ -14,155 +14,73 @@ const CHUNK: usize = 20_000;
 const CHECK_EVERY: usize = 997;
 const TOL: f64 = 1e-12;
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// True with probability p.
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    /// 10^u with u uniform in [lo, hi).
-    fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        10f64.powf(lo + (hi - lo) * self.unit())
-    }
-}
+include!("support/columns.rs");
 
 const LEVELS: usize = 12;
 
 /// The generated events, columnar.
-#[derive(Default)]
-struct Events {
-    kind: Vec<u8>,
-    seq: Vec<i64>,
-    ts: Vec<i64>,
-    recv: Vec<i64>,
-    price: Vec<f64>,
-    qty: Vec<f64>,
-    side: Vec<i8>,
-    bp: Vec<f64>,
-    bq: Vec<f64>,
-    ap: Vec<f64>,
-    aq: Vec<f64>,
-    bd: Vec<f64>,
-    ad: Vec<f64>,
-}
+type Events = OwnedColumns;
 
-impl Events {
-    fn generate(n: usize) -> Self {
-        let mut rng = Rng(0x0123_4567_89AB_CDEF);
-        let mut ev = Events::default();
-        let mut ts = 1_700_000_000_000i64;
-        let mut seq = 1i64;
-        let mut scale = 100.0f64;
-        let mut mid = scale;
-        for i in 0..n {
-            seq += 1 + (rng.next() % 3) as i64;
-            if rng.chance(1.0 / 4000.0) {
-                ts += 30_000 + (rng.next() % 150_000) as i64; // gap: windows empty
-            } else if rng.chance(0.02) {
-                ts -= (rng.next() % 200) as i64; // behind the clock
+fn generate(n: usize) -> Events {
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    let mut ev = OwnedColumns::with_levels(LEVELS);
+    let mut ts = 1_700_000_000_000i64;
+    let mut seq = 1i64;
+    let mut scale = 100.0f64;
+    let mut mid = scale;
+    for i in 0..n {
+        seq += 1 + (rng.next() % 3) as i64;
+        if rng.chance(1.0 / 4000.0) {
+            ts += 30_000 + (rng.next() % 150_000) as i64; // gap: windows empty
+        } else if rng.chance(0.02) {
+            ts -= (rng.next() % 200) as i64; // behind the clock
+        } else {
+            ts += (rng.next() % 31) as i64;
+        }
+        if i % 50_000 == 0 {
+            scale = rng.log_uniform(-3.0, 5.0);
+            mid = scale;
+        }
+        let step = if rng.chance(0.01) { 1e-2 } else { 1e-4 };
+        mid *= 1.0 + step * (rng.unit() - 0.5);
+        if rng.chance(0.5) {
+            let price = mid * (1.0 + 1e-4 * (rng.unit() - 0.5));
+            let qty = if rng.chance(0.02) {
+                0.0
             } else {
-                ts += (rng.next() % 31) as i64;
+                rng.log_uniform(-6.0, 4.0)
+            };
+            let side = if rng.chance(0.5) { 1 } else { -1 };
+            ev.push_trade(seq, ts, i as i64, price, qty, side);
+        } else {
+            let half = mid * rng.log_uniform(-5.0, -2.0);
+            let (mut bp, mut ap) = (mid - half, mid + half);
+            if rng.chance(0.01) {
+                std::mem::swap(&mut bp, &mut ap); // crossed
             }
-            if i % 50_000 == 0 {
-                scale = rng.log_uniform(-3.0, 5.0);
-                mid = scale;
-            }
-            let step = if rng.chance(0.01) { 1e-2 } else { 1e-4 };
-            mid *= 1.0 + step * (rng.unit() - 0.5);
-            ev.seq.push(seq);
-            ev.ts.push(ts);
-            ev.recv.push(i as i64);
-            if rng.chance(0.5) {
-                ev.kind.push(0);
-                ev.price.push(mid * (1.0 + 1e-4 * (rng.unit() - 0.5)));
-                let qty = if rng.chance(0.02) {
+            let size = |rng: &mut Rng| {
+                if rng.chance(0.02) {
                     0.0
                 } else {
-                    rng.log_uniform(-6.0, 4.0)
-                };
-                ev.qty.push(qty);
-                ev.side.push(if rng.chance(0.5) { 1 } else { -1 });
-                for v in [&mut ev.bp, &mut ev.bq, &mut ev.ap, &mut ev.aq] {
-                    v.push(f64::NAN);
+                    rng.log_uniform(-4.0, 4.0)
                 }
-                ev.bd.extend([f64::NAN; LEVELS]);
-                ev.ad.extend([f64::NAN; LEVELS]);
-            } else {
-                ev.kind.push(1);
-                ev.price.push(f64::NAN);
-                ev.qty.push(f64::NAN);
-                ev.side.push(0);
-                let half = mid * rng.log_uniform(-5.0, -2.0);
-                let (mut bp, mut ap) = (mid - half, mid + half);
-                if rng.chance(0.01) {
-                    std::mem::swap(&mut bp, &mut ap); // crossed
-                }
-                let size = |rng: &mut Rng| {
-                    if rng.chance(0.02) {
-                        0.0
-                    } else {
-                        rng.log_uniform(-4.0, 4.0)
-                    }
-                };
-                let (mut bq, mut aq) = (size(&mut rng), size(&mut rng));
-                if rng.chance(0.01) {
-                    bp = f64::NAN;
-                    bq = 0.0;
-                }
-                if rng.chance(0.01) {
-                    ap = f64::NAN;
-                    aq = 0.0;
-                }
-                ev.bp.push(bp);
-                ev.bq.push(bq);
-                ev.ap.push(ap);
-                ev.aq.push(aq);
-                let levels = (rng.next() % (LEVELS as u64 + 1)) as usize;
-                for side in [&mut ev.bd, &mut ev.ad] {
-                    for l in 0..LEVELS {
-                        side.push(if l < levels { size(&mut rng) } else { 0.0 });
-                    }
-                }
+            };
+            let (mut bq, mut aq) = (size(&mut rng), size(&mut rng));
+            if rng.chance(0.01) {
+                bp = f64::NAN;
+                bq = 0.0;
             }
-        }
-        ev
-    }
-
-    fn view(&self, start: usize, end: usize) -> EventColumns<'_> {
-        EventColumns {
-            kind: &self.kind[start..end],
-            seq: &self.seq[start..end],
-            ts: &self.ts[start..end],
-            recv_ts_ns: &self.recv[start..end],
-            price: &self.price[start..end],
-            qty: &self.qty[start..end],
-            side: &self.side[start..end],
-            bid_price: &self.bp[start..end],
-            bid_qty: &self.bq[start..end],
-            ask_price: &self.ap[start..end],
-            ask_qty: &self.aq[start..end],
-            bid_depth: Some(DepthColumns {
-                values: &self.bd[start * LEVELS..end * LEVELS],
-                levels: LEVELS,
-            }),
-            ask_depth: Some(DepthColumns {
-                values: &self.ad[start * LEVELS..end * LEVELS],
-                levels: LEVELS,
-            }),
+            if rng.chance(0.01) {
+                ap = f64::NAN;
+                aq = 0.0;
+            }
+            let levels = (rng.next() % (LEVELS as u64 + 1)) as usize;
+            let bd: Vec<f64> = (0..levels).map(|_| size(&mut rng)).collect();
+            let ad: Vec<f64> = (0..levels).map(|_| size(&mut rng)).collect();
+            ev.push_book(seq, ts, i as i64, [bp, bq, ap, aq], &bd, &ad);
         }
     }
+    ev
 }
 
 /// One event's contribution, computed independently of the engine.
@@ -429,7 +347,7 @@ fn rolling_windows_match_recomputation_over_a_million_events() {
         true,
     )
     .unwrap();
-    let events = Events::generate(N_EVENTS);
+    let events = generate(N_EVENTS);
     let mut engine = FeatureEngine::new(config);
     let names = engine.feature_names().to_vec();
     let mut reference = Reference {
@@ -449,7 +367,7 @@ fn rolling_windows_match_recomputation_over_a_million_events() {
     let mut start = 0;
     while start < N_EVENTS {
         let end = (start + CHUNK).min(N_EVENTS);
-        let out = engine.process(&events.view(start, end)).unwrap();
+        let out = engine.process(&events.view_range(start, end)).unwrap();
         assert_eq!(out.len(), end - start); // emit_on_book: one row per event
         for r in 0..out.len() {
             let i = start + r;

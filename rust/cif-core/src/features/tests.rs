@@ -63,25 +63,12 @@ fn bd(seq: i64, ts: i64, l1: [f64; 4], bid: &[f64], ask: &[f64]) -> Ev {
     }
 }
 
-/// Owned columns for a list of events (depth padded with zeros to the widest row).
-struct Cols {
-    kind: Vec<u8>,
-    seq: Vec<i64>,
-    ts: Vec<i64>,
-    recv: Vec<i64>,
-    price: Vec<f64>,
-    qty: Vec<f64>,
-    side: Vec<i8>,
-    bp: Vec<f64>,
-    bq: Vec<f64>,
-    ap: Vec<f64>,
-    aq: Vec<f64>,
-    levels: usize,
-    bd: Vec<f64>,
-    ad: Vec<f64>,
-}
+include!("../../tests/support/columns.rs");
 
-impl Cols {
+/// Owned columns for a list of events (depth padded with zeros to the widest row).
+type Cols = OwnedColumns;
+
+impl OwnedColumns {
     fn new(events: &[Ev]) -> Self {
         let levels = events
             .iter()
@@ -91,24 +78,9 @@ impl Cols {
             })
             .max()
             .unwrap_or(0);
-        let mut c = Cols {
-            kind: vec![],
-            seq: vec![],
-            ts: vec![],
-            recv: vec![],
-            price: vec![],
-            qty: vec![],
-            side: vec![],
-            bp: vec![],
-            bq: vec![],
-            ap: vec![],
-            aq: vec![],
-            levels,
-            bd: vec![],
-            ad: vec![],
-        };
+        let mut c = OwnedColumns::with_levels(levels);
         for (i, e) in events.iter().enumerate() {
-            c.recv.push(1_000_000 + i as i64);
+            let recv = 1_000_000 + i as i64;
             match e {
                 Ev::T {
                     seq,
@@ -116,20 +88,7 @@ impl Cols {
                     price,
                     qty,
                     side,
-                } => {
-                    c.kind.push(0);
-                    c.seq.push(*seq);
-                    c.ts.push(*ts);
-                    c.price.push(*price);
-                    c.qty.push(*qty);
-                    c.side.push(*side);
-                    c.bp.push(NAN);
-                    c.bq.push(NAN);
-                    c.ap.push(NAN);
-                    c.aq.push(NAN);
-                    c.bd.extend(std::iter::repeat_n(NAN, levels));
-                    c.ad.extend(std::iter::repeat_n(NAN, levels));
-                }
+                } => c.push_trade(*seq, *ts, recv, *price, *qty, *side),
                 Ev::B {
                     seq,
                     ts,
@@ -139,49 +98,10 @@ impl Cols {
                     aq,
                     bd,
                     ad,
-                } => {
-                    c.kind.push(1);
-                    c.seq.push(*seq);
-                    c.ts.push(*ts);
-                    c.price.push(NAN);
-                    c.qty.push(NAN);
-                    c.side.push(0);
-                    c.bp.push(*bp);
-                    c.bq.push(*bq);
-                    c.ap.push(*ap);
-                    c.aq.push(*aq);
-                    for (dst, src) in [(&mut c.bd, bd), (&mut c.ad, ad)] {
-                        dst.extend_from_slice(src);
-                        dst.extend(std::iter::repeat_n(0.0, levels - src.len()));
-                    }
-                }
+                } => c.push_book(*seq, *ts, recv, [*bp, *bq, *ap, *aq], bd, ad),
             }
         }
         c
-    }
-
-    fn view(&self) -> EventColumns<'_> {
-        EventColumns {
-            kind: &self.kind,
-            seq: &self.seq,
-            ts: &self.ts,
-            recv_ts_ns: &self.recv,
-            price: &self.price,
-            qty: &self.qty,
-            side: &self.side,
-            bid_price: &self.bp,
-            bid_qty: &self.bq,
-            ask_price: &self.ap,
-            ask_qty: &self.aq,
-            bid_depth: Some(DepthColumns {
-                values: &self.bd,
-                levels: self.levels,
-            }),
-            ask_depth: Some(DepthColumns {
-                values: &self.ad,
-                levels: self.levels,
-            }),
-        }
     }
 }
 
