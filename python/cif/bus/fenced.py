@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from cif.bus.stream_writer import bulk, round_trip
+from cif.bus.stream_writer import XADD_COUNTED_LUA, bulk, round_trip
 from cif.features.leases import FENCE_LUA
 from cif.replay.digest import ChainDigest
 
@@ -47,28 +47,15 @@ def text(value: Any) -> str:
 
 
 # KEYS: lease, output stream. ARGV: owner, maxlen, then (id, n, field, value...)...
-# A refused ID ("equal or smaller than the target stream top item") is a re-published
-# row: counted, not an error.
 PUBLISH_LUA = (
     FENCE_LUA
+    + XADD_COUNTED_LUA
     + """
 local key, maxlen = KEYS[2], ARGV[2]
 local i, n_args = 3, #ARGV
-local added, dups, rejected, first_err = 0, 0, 0, ''
 while i <= n_args do
   local id, n = ARGV[i], tonumber(ARGV[i + 1])
-  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id,
-                          unpack(ARGV, i + 2, i + 1 + 2 * n))
-  if type(res) == 'table' and res.err then
-    if string.find(res.err, 'equal or smaller', 1, true) then
-      dups = dups + 1
-    else
-      rejected = rejected + 1
-      if first_err == '' then first_err = res.err end
-    end
-  else
-    added = added + 1
-  end
+  xadd(key, maxlen, id, i + 2, i + 1 + 2 * n)
   i = i + 2 + 2 * n
 end
 return {added, dups, rejected, first_err}

@@ -231,19 +231,13 @@ class StreamWriter:
             log.warning("stopping with %d entries not written to redis", self.pending)
 
 
-# Adds a batch of entries to the streams of one hash slot in one call: one reply per symbol
-# and batch instead of one per entry (the per-reply cost dominated the writer), and one
-# atomic step across the symbol's streams. ARGV: maxlen, then per entry the index of its key
-# in KEYS, its ID, its field count and the fields. A refused ID ("equal or smaller than the
-# target stream top item") is a re-sent entry: counted, not an error.
-_XADD_BATCH_LUA = b"""
-local maxlen = ARGV[1]
-local i, n_args = 2, #ARGV
+# One XADD of a batch, counted: the Lua both batch scripts (this writer's and the fenced
+# publisher's, cif.bus.fenced) are built on. A refused ID ("equal or smaller than the target
+# stream top item") is a re-sent entry: counted as a duplicate, not an error.
+XADD_COUNTED_LUA = """
 local added, dups, rejected, first_err = 0, 0, 0, ''
-while i <= n_args do
-  local key, id, n = KEYS[tonumber(ARGV[i])], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id,
-                          unpack(ARGV, i + 3, i + 2 + 2 * n))
+local function xadd(key, maxlen, id, first, last)
+  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, unpack(ARGV, first, last))
   if type(res) == 'table' and res.err then
     if string.find(res.err, 'equal or smaller', 1, true) then
       dups = dups + 1
@@ -254,10 +248,26 @@ while i <= n_args do
   else
     added = added + 1
   end
+end
+"""
+
+# Adds a batch of entries to the streams of one hash slot in one call: one reply per symbol
+# and batch instead of one per entry (the per-reply cost dominated the writer), and one
+# atomic step across the symbol's streams. ARGV: maxlen, then per entry the index of its key
+# in KEYS, its ID, its field count and the fields.
+XADD_BATCH_LUA = (
+    XADD_COUNTED_LUA
+    + """
+local maxlen = ARGV[1]
+local i, n_args = 2, #ARGV
+while i <= n_args do
+  local key, id, n = KEYS[tonumber(ARGV[i])], ARGV[i + 1], tonumber(ARGV[i + 2])
+  xadd(key, maxlen, id, i + 3, i + 2 + 2 * n)
   i = i + 3 + 2 * n
 end
 return {added, dups, rejected, first_err}
 """
+).encode()
 
 
 def bulk(data: bytes) -> bytes:
@@ -270,7 +280,7 @@ def pack_command(*args: bytes) -> bytes:
     return b"".join([b"*%d\r\n" % len(args), *(bulk(a) for a in args)])
 
 
-_EVAL_HEAD = bulk(b"EVAL") + bulk(_XADD_BATCH_LUA)
+_EVAL_HEAD = bulk(b"EVAL") + bulk(XADD_BATCH_LUA)
 
 
 def encode_value(value: FieldValue) -> bytes:

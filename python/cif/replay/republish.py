@@ -5,7 +5,7 @@ replay exactly as they consume the live market, so the whole live path is exerci
 history. Entries are rebuilt from the stored rows with the gateway's field names, order,
 formats and IDs (:mod:`cif.bus.fanout`: trades ``<trade id>-0``, book events ``<seq>-0``;
 prices and sizes as ``repr`` of the stored double; depth levels as the stored JSON text),
-and written with the gateway's script (:data:`~cif.bus.stream_writer._XADD_BATCH_LUA`, one
+and written with the gateway's script (:data:`~cif.bus.stream_writer.XADD_BATCH_LUA`, one
 call per symbol per batch, packed as :class:`~cif.bus.stream_writer.StreamWriter` packs it),
 which writes a symbol's two streams atomically in ``seq`` order (the processor's merge
 relies on it). The entries are formatted column-wise (:mod:`cif.replay.resp_entries`) and

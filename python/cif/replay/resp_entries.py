@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from cif.bus.fanout import BOOK_FIELDS, TRADE_FIELDS
 from cif.bus.keys import book_key, trades_key
-from cif.bus.stream_writer import _XADD_BATCH_LUA, bulk
+from cif.bus.stream_writer import XADD_BATCH_LUA, bulk
 
 _NO_BOUND = 2**62
 
@@ -48,7 +48,7 @@ TRADE_ARGS = 3 + 2 * len(TRADE_FIELDS)
 BOOK_ARGS = 3 + 2 * len(BOOK_FIELDS)
 
 #: ``EVAL <script>`` as StreamWriter sends it.
-EVAL_HEAD = "$4\r\nEVAL\r\n" + bulk(_XADD_BATCH_LUA).decode()
+EVAL_HEAD = "$4\r\nEVAL\r\n" + bulk(XADD_BATCH_LUA).decode()
 
 
 def _texts(values: Sequence[Any], kind: str) -> Iterable[str]:
