@@ -41,3 +41,12 @@ def forecasts_key(symbol: str, namespace: str = "") -> str:
 def eval_key(symbol: str, namespace: str = "") -> str:
     """The forecaster's evaluation summary of ``symbol`` (a JSON string): ``eval:{btcusdt}``."""
     return _key("eval", symbol, namespace)
+
+
+def digest_key(kind: str, symbol: str, namespace: str = "") -> str:
+    """Where a live run records its output digest (``kind`` "features" or "forecasts"):
+    ``digest:features:{btcusdt}``, a hash with ``count``, ``digest``, ``first_seq``,
+    ``last_seq`` and the resumable ``state`` (see :mod:`cif.replay.digest`)."""
+    if kind not in ("features", "forecasts"):
+        raise ValueError(f"digest kind must be 'features' or 'forecasts', got {kind!r}")
+    return _key(f"digest:{kind}", symbol, namespace)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cif.bus.keys import _key
+from cif.bus.keys import digest_key as digest_key  # where live runs record digests
 
 #: Rows per chained block. Small enough that the unfinished block (part of every
 #: checkpoint) stays below ~90 kB for 40 features, large enough that hashing is per block.
@@ -44,14 +44,6 @@ DIGEST_SIZE = 32
 _STATE_MAGIC = b"cifdg1"
 _CANONICAL_NAN = np.int64(0x7FF8000000000000)
 _ROW_HEADER = ("seq", "ts", "recv_ts_ns", "kind")
-
-
-def digest_key(kind: str, symbol: str, namespace: str = "") -> str:
-    """Where a live run records its digest: ``digest:features:{btcusdt}`` (a hash with
-    ``count``, ``digest``, ``first_seq``, ``last_seq`` and the resumable ``state``)."""
-    if kind not in ("features", "forecasts"):
-        raise ValueError(f"digest kind must be 'features' or 'forecasts', got {kind!r}")
-    return _key(f"digest:{kind}", symbol, namespace)
 
 
 def _row_matrix(seq: ArrayLike, head: Sequence[ArrayLike], values: NDArray[Any]) -> bytes:
