@@ -628,7 +628,10 @@ def test_kill_9_mid_stream_changes_nothing(
         assert second.stop() == 0
     log = second.log()
     assert "restored checkpoint" in log
-    assert f"claimed {pending_at_kill} pending entries" in log
+    # A checkpoint already sent when SIGSTOP landed may ack everything after the check
+    # above; then there is nothing to claim (and nothing logged about it).
+    if pending_at_kill:
+        assert f"claimed {pending_at_kill} pending entries" in log
     # the forecasts published after the checkpoint were recomputed and refused: no-ops
     (last_stats,) = [line for line in log.splitlines() if "forecaster stopped" in line]
     assert f"duplicates {republish}," in last_stats

@@ -34,7 +34,9 @@ def test_real_btc_capture_lands_whole_in_duckdb_and_redis(
 ) -> None:
     expected = parse_capture(read_capture_bytes(btc_capture)).trades
     assert len(expected["trade_id"]) == BTC_TRADES
-    n_diffs = len(parse_capture(read_capture_bytes(btc_capture)).depth_updates["frame"])
+    parsed = parse_capture(read_capture_bytes(btc_capture))
+    n_diffs = len(parsed.depth_updates["frame"])
+    n_tickers = len(parsed.book_tickers["frame"])
 
     with sim_process(["--capture", str(btc_capture), "--speed", "max"], tmp_path) as sim:
         cfg = gateway_config(sim, tmp_path, redis_server.url, symbols=["btcusdt"])
@@ -44,7 +46,12 @@ def test_real_btc_capture_lands_whole_in_duckdb_and_redis(
                 st = gw.symbols["BTCUSDT"]
                 await until(
                     gw,
-                    lambda: st.stats.trades >= BTC_TRADES and st.stats.diffs >= n_diffs,
+                    # Tickers too: a book state is checked once the ticker stream passes it.
+                    lambda: (
+                        st.stats.trades >= BTC_TRADES
+                        and st.stats.diffs >= n_diffs
+                        and st.stats.tickers >= n_tickers
+                    ),
                     "the whole capture",
                 )
             return gw.stats()
