@@ -55,7 +55,7 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, Any], Callable[[Gateway], bool]]
     "periodic_disconnects": (
         ["--fault-close-every", "1.0"],
         {},
-        lambda gw: _feed(gw, "disconnects") >= 3,
+        lambda gw: _feed(gw, "disconnects") >= 3 and _gaps(gw) >= 1,
     ),
     "skipped_messages": (
         ["--fault-skip-trade-every", "250", "--fault-break-depth-every", "30"],

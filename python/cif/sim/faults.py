@@ -7,7 +7,9 @@ operator can tell what the client was exposed to; the counts are also served at
 Faults and where they act:
 
 * ``close_every_s``: each connection is closed (code 1000) that many seconds after it opened,
-  like Binance's 24-hour disconnect, only sooner.
+  like Binance's 24-hour disconnect, only sooner. Market data produced just before the
+  close is dropped until at least one trade is lost (``close_dropped``), as frames in flight
+  are on a real disconnect, so each close leaves a trade-id gap.
 * ``skip_trade_every`` / ``break_depth_every``: every N-th trade message / depth diff is
   not sent to anyone (a trade-id gap / a broken ``U == prev u + 1`` chain).
 * ``malformed_every``: on each connection, every N-th data message is preceded by an extra

@@ -316,6 +316,12 @@ class SimServer:
     async def _fault_close(self, session: Session, after_s: float) -> None:
         await asyncio.sleep(after_s)
         self.fault_log.record("periodic_close", f"session {session.id}")
+        # A real disconnect loses what was in flight. Losing at least one trade (when any is
+        # produced within a second) makes every periodic close a trade-id gap for the
+        # client to repair, instead of a gap only when its reconnect happens to be slow.
+        session.losing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(session.lost_trade.wait(), timeout=1.0)
         await session.conn.close(1000, "periodic close (fault injection)")
 
     async def _fault_shutdown(self, session: Session, after_s: float) -> None:

@@ -30,6 +30,9 @@ log = logging.getLogger("cif.sim.session")
 
 _BATCH = 2048
 
+#: the event type field of a trade message, raw or wrapped in a combined-stream envelope.
+_TRADE_MARK = b'"e":"trade"'
+
 #: strong references to fire-and-forget close tasks (the loop keeps only weak ones).
 _background: set[asyncio.Task[None]] = set()
 
@@ -61,6 +64,10 @@ class Session:
         self.pong_event = asyncio.Event()
         self.stalled = False
         self.closed = False
+        #: set while the session is being closed: market data is dropped, as frames in
+        #: flight are when a real connection goes down; the event fires on a lost trade.
+        self.losing = False
+        self.lost_trade = asyncio.Event()
         self._data: deque[bytes] = deque()
         self._control: deque[bytes] = deque()
         self._wakeup = asyncio.Event()
@@ -80,6 +87,11 @@ class Session:
             return
         if self.stalled:
             self.fault_log.record("stall_dropped", f"session {self.id}", len(messages))
+            return
+        if self.losing:
+            self.fault_log.record("close_dropped", f"session {self.id}", len(messages))
+            if any(_TRADE_MARK in m for m in messages):
+                self.lost_trade.set()
             return
         every = self.faults.malformed_every
         if every is None:
