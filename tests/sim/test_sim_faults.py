@@ -115,13 +115,16 @@ def test_periodic_close(caplog: pytest.LogCaptureFixture) -> None:
         async with running(_source(), faults=FaultConfig(close_every_s=0.1)) as srv:
             for _ in range(2):  # every new connection is closed again
                 async with ws_connect(f"ws://127.0.0.1:{srv.port}/ws/btcusdt@trade") as ws:
-                    ids = []
+                    ids: list[int] = []
+                    closed = None
                     try:
                         while True:
                             ids.append(json.loads(await _recv(ws))["t"])
-                    except websockets.ConnectionClosed as closed:
-                        assert closed.rcvd is not None
-                        assert closed.rcvd.code == 1000
+                    except websockets.ConnectionClosed as exc:
+                        closed = exc
+                    assert closed is not None
+                    assert closed.rcvd is not None
+                    assert closed.rcvd.code == 1000
                     assert ids == list(range(ids[0], ids[0] + len(ids)))
             assert srv.fault_log.counts["periodic_close"] == 2
             # Each close lost trades in flight, as a real disconnect does.
