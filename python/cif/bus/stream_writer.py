@@ -181,6 +181,8 @@ class StreamWriter:
         key_index: dict[str, bytes] = {}
         keys: list[bytes] = []
         parts: list[bytes] = [self._maxlen_arg]
+        append = parts.append
+        names = _NAME_BULKS
         n_args = 4  # EVAL, script, numkeys, maxlen; then the keys and each entry's
         for e in entries:
             index = key_index.get(e.key)
@@ -188,12 +190,20 @@ class StreamWriter:
                 keys.append(bulk(e.key.encode()))
                 index = key_index[e.key] = bulk(b"%d" % len(keys))
             fields = e.fields
-            parts.append(index)
-            parts.append(bulk(e.entry_id.encode()))
-            parts.append(bulk(b"%d" % len(fields)))
+            entry_id = e.entry_id.encode()
+            append(
+                b"%s$%d\r\n%s\r\n%s" % (index, len(entry_id), entry_id, _count_bulk(len(fields)))
+            )
             for name, value in fields.items():
-                parts.append(bulk(name.encode()))
-                parts.append(bulk(encode_value(value)))
+                head = names.get(name) or _name_bulk(name)
+                # The common value types inline: this loop runs per field of every tick.
+                if type(value) is int:
+                    data = b"%d" % value
+                elif type(value) is str:
+                    data = value.encode()
+                else:
+                    data = encode_value(value)
+                append(b"%s$%d\r\n%s\r\n" % (head, len(data), data))
             n_args += 3 + 2 * len(fields)
         n_args += len(keys)
         return b"".join([b"*%d\r\n" % n_args, _EVAL_HEAD, bulk(b"%d" % len(keys)), *keys, *parts])
@@ -281,6 +291,20 @@ def pack_command(*args: bytes) -> bytes:
 
 
 _EVAL_HEAD = bulk(b"EVAL") + bulk(XADD_BATCH_LUA)
+
+#: RESP bulk strings of field names seen so far (a handful of fixed names in practice).
+_NAME_BULKS: dict[str, bytes] = {}
+
+
+def _name_bulk(name: str) -> bytes:
+    data = bulk(name.encode())
+    if len(_NAME_BULKS) < 4096:  # bounded, whatever names a caller invents
+        _NAME_BULKS[name] = data
+    return data
+
+
+def _count_bulk(n: int) -> bytes:
+    return b"$%d\r\n%d\r\n" % (len(b"%d" % n), n)
 
 
 def encode_value(value: FieldValue) -> bytes:
