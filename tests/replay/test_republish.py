@@ -137,3 +137,85 @@ def test_fixed_delay_writes_one_entry_per_call(
     assert len(got) == n
     for entry_id, fields in got:
         assert want[entry_id] == fields
+
+
+def test_republishing_over_a_prefix_counts_the_prefix_as_duplicates(
+    redis_server: RedisServer, redis_client: redis.Redis, both_db: Path, btc_capture: Path
+) -> None:
+    with duckdb.connect(str(both_db), read_only=True) as con:
+        (mid,) = con.execute(
+            "SELECT median(event_ts)::BIGINT FROM book_events WHERE symbol = 'BTCUSDT'"
+        ).fetchone() or (0,)
+
+        def go(**kwargs: object) -> dict[str, object]:
+            return asyncio.run(republish(con, ["btcusdt"], redis_server.url, "rp_dup", **kwargs))  # type: ignore[arg-type]
+
+        first = go(to_ms=int(mid))
+        full = go()
+    n_first = first["events"]
+    assert isinstance(n_first, int)
+    assert 0 < n_first == first["written"]
+    assert full["duplicates"] == n_first
+    assert full["written"] == full["events"] - n_first  # type: ignore[operator]
+    assert full["rejected"] == 0
+    expected = gateway(btc_capture, "btcusdt")
+    for live, ns_key in (
+        (trades_key("btcusdt"), trades_key("btcusdt", "rp_dup")),
+        (book_key("btcusdt"), book_key("btcusdt", "rp_dup")),
+    ):
+        assert stream(redis_client, ns_key) == expected[live]
+
+
+def test_a_refused_xadd_is_counted_as_rejected(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    both_db: Path,
+    btc_capture: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    redis_client.set(trades_key("btcusdt", "rp_rej"), "not a stream")
+    with duckdb.connect(str(both_db), read_only=True) as con:
+        stats = asyncio.run(republish(con, ["btcusdt"], redis_server.url, "rp_rej"))
+    expected = gateway(btc_capture, "btcusdt")
+    n_trades = len(expected[trades_key("btcusdt")])
+    n_book = len(expected[book_key("btcusdt")])
+    assert stats["rejected"] == n_trades
+    assert stats["written"] == n_book
+    assert stats["duplicates"] == 0
+    assert str(stats["first_error"]).startswith("WRONGTYPE")
+    assert "redis rejected" in caplog.text
+    # the other stream is complete and in order: a refusal does not stop the symbol
+    assert stream(redis_client, book_key("btcusdt", "rp_rej")) == expected[book_key("btcusdt")]
+
+
+def test_the_url_selects_the_database(
+    redis_server: RedisServer, redis_client: redis.Redis, both_db: Path
+) -> None:
+    url = f"redis://{redis_server.host}:{redis_server.port}/7"
+    with duckdb.connect(str(both_db), read_only=True) as con:
+        (t0,) = con.execute(
+            "SELECT min(event_ts) FROM book_events WHERE symbol = 'ETHUSDT'"
+        ).fetchone() or (0,)
+        stats = asyncio.run(
+            republish(con, ["ethusdt"], url, "rp_db", to_ms=int(t0) + 1000, reset=True)
+        )
+    n = stats["events"]
+    assert isinstance(n, int)
+    assert 0 < n == stats["written"]
+    assert redis_client.exists(book_key("ethusdt", "rp_db")) == 0  # nothing in db 0
+    with redis_server.client(db=7) as db7:
+        assert (
+            db7.xlen(trades_key("ethusdt", "rp_db")) + db7.xlen(book_key("ethusdt", "rp_db")) == n
+        )
+        db7.flushdb()
+
+
+def test_non_ascii_text_gets_its_length_in_bytes() -> None:
+    import hiredis
+
+    from cif.replay.resp_entries import _bulks
+
+    reader = hiredis.Reader()
+    values = ["ask", "café", "買"]
+    reader.feed(b"*3\r\n" + "".join(_bulks(values, "text")).encode())
+    assert reader.gets() == [v.encode() for v in values]

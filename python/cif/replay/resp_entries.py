@@ -1,12 +1,14 @@
 """The gateway's stream entries of a symbol, built column-wise from the stored event log as
-the RESP text of :class:`~cif.bus.stream_writer.StreamWriter`'s batched script call.
+the RESP text of one ``XADD`` per entry.
 
-Each entry becomes the script's arguments ``<key#> <id> <n> (<field> <value>)...`` in RESP,
-byte for byte what ``StreamWriter._pack_group`` writes for the gateway's entry
-(:mod:`cif.bus.fanout`): integers as ``%d``, prices and sizes as ``repr`` of the stored
-double, side/source and the depth JSON as stored. The rows are fetched once per table with
-``fetchnumpy``; formatting is one comprehension per column and one join per entry, so a
-batch's payload is a slice join (no per-entry objects, no per-argument packing).
+Each entry becomes ``XADD <key> MAXLEN ~ <maxlen> <id> (<field> <value>)...`` in RESP, with
+the ID and field bytes the gateway writes for it (:mod:`cif.bus.fanout`, encoded as
+:func:`~cif.bus.stream_writer.encode_value` encodes them): integers as ``%d``, prices and
+sizes as ``repr`` of the stored double, side/source and the depth JSON as stored. The rows
+are fetched once per table with ``fetchnumpy``; formatting is one comprehension per column
+and one join per entry, and a symbol's entries end up as one UTF-8 buffer in ``seq`` order
+with the offset of each entry, so a batch's payload is a slice of it (no copy, no
+per-entry objects at send time).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from numpy.typing import NDArray
 
 from cif.bus.fanout import BOOK_FIELDS, TRADE_FIELDS
 from cif.bus.keys import book_key, trades_key
-from cif.bus.stream_writer import XADD_BATCH_LUA, bulk
 
 _NO_BOUND = 2**62
 
@@ -43,12 +44,8 @@ _INT, _FLOAT, _TEXT = "int", "float", "text"
 _TRADE_KINDS = (_INT, _INT, _INT, _INT, _INT, _FLOAT, _FLOAT, _TEXT, _INT)
 _BOOK_KINDS = (_INT, _INT, _INT, _INT, _TEXT, _FLOAT, _FLOAT, _FLOAT, _FLOAT, _INT, _TEXT, _TEXT)
 
-#: Script arguments per entry: key index, ID, field count, then name and value per field.
-TRADE_ARGS = 3 + 2 * len(TRADE_FIELDS)
-BOOK_ARGS = 3 + 2 * len(BOOK_FIELDS)
-
-#: ``EVAL <script>`` as StreamWriter sends it.
-EVAL_HEAD = "$4\r\nEVAL\r\n" + bulk(XADD_BATCH_LUA).decode()
+#: ``MAXLEN`` of the streams unless told otherwise: the gateway's default.
+DEFAULT_MAXLEN = 1_000_000
 
 
 def _texts(values: Sequence[Any], kind: str) -> Iterable[str]:
@@ -59,76 +56,85 @@ def _texts(values: Sequence[Any], kind: str) -> Iterable[str]:
     return values
 
 
+def _bulk(text: str) -> str:
+    return f"${len(text.encode())}\r\n{text}\r\n"
+
+
 def _bulks(values: Sequence[Any], kind: str) -> list[str]:
-    """RESP bulk strings of a column (lengths in characters: the text is ASCII, checked when
-    a batch is encoded)."""
-    return [f"${len(s)}\r\n{s}\r\n" for s in _texts(values, kind)]
+    """RESP bulk strings of a column (lengths in bytes of the UTF-8 text)."""
+    texts = list(_texts(values, kind))
+    if kind == _TEXT and not "".join(texts).isascii():
+        return [f"${len(s.encode())}\r\n{s}\r\n" for s in texts]
+    # ASCII: characters are bytes, and len() is far cheaper than encoding each value
+    return [f"${len(s)}\r\n{s}\r\n" for s in texts]
 
 
 def _entry_texts(
     cols: dict[str, Any],
     fields: Sequence[str],
     kinds: Sequence[str],
-    key_index: int,
+    key: str,
+    maxlen: int,
     id_column: str,
 ) -> list[str]:
-    """Per row: ``<key#> <id> <n> (<name> <value>)...`` as RESP, in the gateway's order."""
+    """Per row: ``XADD <key> MAXLEN ~ <maxlen> <id> (<name> <value>)...`` as RESP, the
+    fields in the gateway's order."""
     lists = {name: np.asarray(cols[name]).tolist() for name in fields}
-    ids = [f"${len(s) + 2}\r\n{s}-0\r\n" for s in map(str, lists[id_column])]
-    head = f"$1\r\n{key_index}\r\n"
-    parts: list[Iterable[str]] = [repeat(head), ids]
-    const = f"${len(str(len(fields)))}\r\n{len(fields)}\r\n"
+    head = (
+        f"*{6 + 2 * len(fields)}\r\n$4\r\nXADD\r\n{_bulk(key)}"
+        f"$6\r\nMAXLEN\r\n$1\r\n~\r\n{_bulk(str(maxlen))}"
+    )
+    ids = [f"{head}${len(s) + 2}\r\n{s}-0\r\n" for s in map(str, lists[id_column])]
+    parts: list[Iterable[str]] = [ids]
     for name, kind in zip(fields, kinds, strict=True):
-        parts.append(repeat(const + f"${len(name)}\r\n{name}\r\n"))
+        parts.append(repeat(_bulk(name)))
         parts.append(_bulks(lists[name], kind))
-        const = ""
     join: Callable[[Iterable[str]], str] = "".join
     return list(map(join, zip(*parts, strict=False)))
 
 
 @dataclass
 class SymbolEntries:
-    """One symbol's entries in ``seq`` order: RESP text, event ms, and which are book's."""
+    """One symbol's entries in ``seq`` order: their XADD commands back to back as RESP
+    (entry ``i`` is ``payload[offsets[i]:offsets[i + 1]]``) and their event ms."""
 
     symbol: str
     trades_key: str
     book_key: str
-    texts: list[str]
+    payload: bytes
+    offsets: NDArray[np.int64]
     t: NDArray[np.int64]
-    is_book: NDArray[np.bool_]
-    #: book entries among the first i entries (``len + 1`` values)
-    book_before: NDArray[np.int64]
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.t)
 
-    def call(self, start: int, stop: int, maxlen_arg: str) -> str:
-        """The script call writing entries ``[start, stop)`` atomically, as RESP text."""
-        n_book = int(self.book_before[stop] - self.book_before[start])
-        n_trades = stop - start - n_book
-        n_args = 4 + 2 + n_trades * TRADE_ARGS + n_book * BOOK_ARGS
-        head = (
-            f"*{n_args}\r\n{EVAL_HEAD}$1\r\n2\r\n"
-            f"${len(self.trades_key)}\r\n{self.trades_key}\r\n"
-            f"${len(self.book_key)}\r\n{self.book_key}\r\n{maxlen_arg}"
-        )
-        return head + "".join(self.texts[start:stop])
+    def commands(self, start: int, stop: int) -> memoryview:
+        """The XADDs of entries ``[start, stop)``, in ``seq`` order, as one buffer."""
+        return memoryview(self.payload)[int(self.offsets[start]) : int(self.offsets[stop])]
 
 
 def load_entries(
-    con: Any, symbol: str, namespace: str, from_ms: int | None, to_ms: int | None
+    con: Any,
+    symbol: str,
+    namespace: str,
+    from_ms: int | None,
+    to_ms: int | None,
+    maxlen: int = DEFAULT_MAXLEN,
 ) -> SymbolEntries:
-    """The symbol's stored trades and book events as the gateway's entries, by ``seq``."""
+    """The symbol's stored trades and book events as the gateway's entries, by ``seq``,
+    each as an XADD to ``namespace``'s stream trimmed to about ``maxlen`` entries."""
+    if maxlen <= 0:
+        raise ValueError("maxlen must be positive")
     params = {
         "symbol": symbol.upper(),
         "from_ms": -_NO_BOUND if from_ms is None else int(from_ms),
         "to_ms": _NO_BOUND if to_ms is None else int(to_ms),
     }
+    tkey, bkey = trades_key(symbol, namespace), book_key(symbol, namespace)
     tr = con.execute(_TRADES, params).fetchnumpy()
     bk = con.execute(_BOOK, params).fetchnumpy()
-    trade_texts = _entry_texts(tr, TRADE_FIELDS, _TRADE_KINDS, 1, "trade_id")
-    book_texts = _entry_texts(bk, BOOK_FIELDS, _BOOK_KINDS, 2, "seq")
-    n_t = len(trade_texts)
+    trade_texts = _entry_texts(tr, TRADE_FIELDS, _TRADE_KINDS, tkey, maxlen, "trade_id")
+    book_texts = _entry_texts(bk, BOOK_FIELDS, _BOOK_KINDS, bkey, maxlen, "seq")
     seq = np.concatenate(
         [np.asarray(tr["seq"], dtype=np.int64), np.asarray(bk["seq"], dtype=np.int64)]
     )
@@ -136,19 +142,23 @@ def load_entries(
     t = np.concatenate(
         [np.asarray(tr["ts"], dtype=np.int64), np.asarray(bk["event_ts"], dtype=np.int64)]
     )[order]
-    is_book = order >= n_t
     both = trade_texts + book_texts
     texts = [both[i] for i in order.tolist()]
-    book_before = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(is_book, out=book_before[1:])
+    del both, trade_texts, book_texts
+    text = "".join(texts)
+    if text.isascii():
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    else:
+        sizes = np.fromiter((len(x.encode()) for x in texts), dtype=np.int64, count=len(texts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
     return SymbolEntries(
         symbol,
-        trades_key(symbol, namespace),
-        book_key(symbol, namespace),
-        texts,
+        tkey,
+        bkey,
+        text.encode(),
+        offsets,
         np.ascontiguousarray(t),
-        is_book,
-        book_before,
     )
 
 
