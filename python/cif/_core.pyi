@@ -5,7 +5,7 @@ receive time in nanoseconds since the epoch. Prices and quantities are IEEE doub
 from Binance's decimal strings with correct rounding (identical to Python's ``float(str)``).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, TypeAlias, final
 
 import numpy as np
@@ -31,7 +31,9 @@ __all__ = [
     "WrongType",
     "__version__",
     "compute_features",
+    "decode_event_entries",
     "feature_names",
+    "pack_feature_rows",
     "parse_capture",
     "parse_frame",
     "parse_frames",
@@ -484,3 +486,37 @@ def feature_names(
     emit_on_book: bool = False,
 ) -> list[str]:
     """The feature names, in row order, for the given settings."""
+
+# -- feature processor stream entries ----------------------------------------------------------
+
+def pack_feature_rows(
+    rows: Mapping[str, NDArray[Any]],
+) -> tuple[int, list[tuple[int, bytes]]]:
+    """The ``features:{symbol}`` entries of ``rows``, pre-packed for an ``XADD`` script call.
+
+    ``rows`` is what ``FeatureEngine.process`` returns: ``seq``, ``ts``, ``recv_ts_ns``,
+    ``kind`` (integer columns), then one float column per feature, in mapping order.
+    Returns the number of fields per row and, per row, its ``seq`` and its fields as RESP
+    bulk strings (``name value name value ...``): the integers as ``%d``, the features as
+    Python's ``repr(float)`` (shortest round trip; ``nan``, ``inf``, ``-inf``, ``-0.0``),
+    byte for byte. A non-str key or a column of another length is a ``TypeError`` /
+    ``ValueError``, a non-numeric column a ``TypeError``. Large batches run without the GIL.
+    """
+
+def decode_event_entries(
+    entries: Iterable[tuple[bool, Mapping[Any, Any]]], depth_levels: int
+) -> tuple[dict[str, NDArray[Any]], list[tuple[int, str]]]:
+    """Decode ``trades:{symbol}`` / ``book:{symbol}`` entries into the event log columns.
+
+    ``entries`` are ``(is_trade, fields)`` tuples; ``fields`` maps ``str`` or ``bytes``
+    names (``str`` wins when both are present) to ``bytes`` / ``str`` / number values, as
+    Redis returns them or as they are published. Text is read with Python's ``int()`` /
+    ``float()`` rules and the depth levels (``bids`` / ``asks``, ``[[price, qty], ...]``)
+    as Python's ``json`` reads them; ``depth_levels`` levels are kept per side.
+
+    Returns the columns of ``cif.features.event_log.EventLogBuilder.build()`` for the
+    decodable entries, in the given order and bit for bit the same, and ``(index, message)``
+    for each entry that is not (a missing field, a value that is not a number, a side other
+    than ``buy`` / ``sell``, broken depth JSON); such an entry adds no row. ``ValueError``
+    for a negative ``depth_levels``; ``TypeError`` for an item that is not such a tuple.
+    """

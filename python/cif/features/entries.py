@@ -20,7 +20,8 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from cif.bus.stream_writer import FieldValue, StreamEntry, bulk
+from cif._core import pack_feature_rows
+from cif.bus.stream_writer import FieldValue, StreamEntry
 
 #: Fields every feature entry starts with, before the feature values.
 ROW_FIELDS = ("seq", "ts", "recv_ts_ns", "kind")
@@ -92,25 +93,10 @@ def packed_rows(rows: Mapping[str, NDArray[Any]]) -> tuple[int, list[tuple[int, 
 
     Returns the number of fields per row and, per row, its ``seq`` and its fields as RESP
     bulk strings (``name value name value ...``): byte for byte what ``row_entries`` is
-    stored as, without an object per field (the publisher's hot path).
+    stored as, without an object per field (the publisher's hot path). The encoding runs in
+    Rust (``cif._core.pack_feature_rows``: ``%d`` and Python's ``repr`` of each double).
     """
-    names = [n for n in rows if n not in ROW_FIELDS]
-    heads = [bulk(n.encode()) for n in (*ROW_FIELDS, *names)]
-    seqs = rows["seq"].tolist()
-    ts = rows["ts"].tolist()
-    recv = rows["recv_ts_ns"].tolist()
-    kinds = rows["kind"].tolist()
-    columns = [rows[n].tolist() for n in names]
-    out: list[tuple[int, bytes]] = []
-    for i, seq in enumerate(seqs):
-        values = [b"%d" % seq, b"%d" % ts[i], b"%d" % recv[i], b"%d" % kinds[i]]
-        values.extend([repr(column[i]).encode() for column in columns])
-        parts: list[bytes] = []
-        for head, value in zip(heads, values, strict=True):
-            parts.append(head)
-            parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
-        out.append((seq, b"".join(parts)))
-    return len(heads), out
+    return pack_feature_rows(rows)
 
 
 def _text(value: Any) -> str:

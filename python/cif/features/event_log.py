@@ -9,9 +9,11 @@ ingest sequence number ``seq``, exactly what the gateway publishes to ``trades:{
 ``qty``, ``side`` (+1 buy, -1 sell), ``bid_price``, ``bid_qty``, ``ask_price``, ``ask_qty``,
 ``bid_depth`` and ``ask_depth`` (2-D: sizes of levels 1..L, 0 where a level is absent).
 
-Every source of events goes through :class:`EventLogBuilder`: stream entries read back from
-Redis (bytes fields) and entries produced in-process (Python values) are decoded by the same
-code, so live processing, replay and research see identical numbers.
+Stream entries, read back from Redis (bytes fields) or produced in-process (Python values),
+are decoded by ``cif._core.decode_event_entries`` (:func:`decode_entries`), which reads them
+exactly as :class:`EventLogBuilder`'s ``add_trade_entry`` / ``add_book_entry`` do (Python's
+``int()`` / ``float()`` / ``json`` rules, bit for bit): live processing, replay and research
+see identical numbers whichever path built their events.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from cif._core import decode_event_entries
 from cif.bus.keys import book_key, trades_key
 from cif.bus.stream_writer import StreamEntry
 from cif.ingest.offline import capture_stream_entries
@@ -33,6 +36,7 @@ __all__ = [
     "EventColumns",
     "EventLogBuilder",
     "capture_stream_entries",
+    "decode_entries",
     "events_from_capture",
     "events_from_entries",
 ]
@@ -63,6 +67,8 @@ class EventLogBuilder:
     """Collects one symbol's events in ``seq`` order and builds the column arrays.
 
     ``depth_levels`` bounds the depth columns: deeper levels are dropped, missing ones are 0.
+    ``add_trade_entry`` / ``add_book_entry`` define how a stream entry is read;
+    :func:`decode_entries` reads whole batches the same way in Rust.
     """
 
     def __init__(self, depth_levels: int = DEFAULT_DEPTH_LEVELS) -> None:
@@ -181,6 +187,20 @@ def _depth_matrix(rows: list[Sequence[float]], width: int) -> NDArray[np.float64
     return out
 
 
+def decode_entries(
+    entries: Sequence[tuple[bool, Mapping[Any, Any]]], depth_levels: int = DEFAULT_DEPTH_LEVELS
+) -> tuple[EventColumns, list[tuple[int, str]]]:
+    """Decode ``(is_trade, fields)`` stream entries, in the given order, in one call.
+
+    Returns the columns of the decodable entries (what :class:`EventLogBuilder` builds from
+    them, bit for bit) and ``(index, message)`` for each entry that is not (a missing field,
+    a value that is not a number, a bad side, broken depth JSON): it adds no row.
+    """
+    if depth_levels < 0:
+        raise ValueError(f"depth_levels must be >= 0, got {depth_levels}")
+    return decode_event_entries(entries, depth_levels)
+
+
 def events_from_entries(
     entries: Iterable[StreamEntry],
     trades_key: str,
@@ -189,22 +209,24 @@ def events_from_entries(
 ) -> EventColumns:
     """The event log of the entries published to one symbol's two streams, merged by ``seq``.
 
-    Entries of other keys are ignored.
+    Entries of other keys are ignored. An entry that cannot be decoded is a ``ValueError``
+    naming it.
     """
-    picked: list[tuple[int, bool, Mapping[Any, Any]]] = []
+    picked: list[tuple[int, bool, StreamEntry]] = []
     for e in entries:
         if e.key == trades_key:
-            picked.append((int(e.fields["seq"]), True, e.fields))
+            picked.append((int(e.fields["seq"]), True, e))
         elif e.key == book_key:
-            picked.append((int(e.fields["seq"]), False, e.fields))
+            picked.append((int(e.fields["seq"]), False, e))
     picked.sort(key=lambda item: item[0])
-    builder = EventLogBuilder(depth_levels)
-    for _seq, is_trade, fields in picked:
-        if is_trade:
-            builder.add_trade_entry(fields)
-        else:
-            builder.add_book_entry(fields)
-    return builder.build()
+    events, failures = decode_entries(
+        [(is_trade, e.fields) for _seq, is_trade, e in picked], depth_levels
+    )
+    if failures:
+        index, message = failures[0]
+        entry = picked[index][2]
+        raise ValueError(f"{entry.key} entry {entry.entry_id}: {message}")
+    return events
 
 
 def events_from_capture(

@@ -85,7 +85,7 @@ from cif.bus.keys import book_key, features_key, trades_key
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk
 from cif.features.entries import packed_rows
-from cif.features.event_log import EventColumns, EventLogBuilder
+from cif.features.event_log import EventColumns, decode_entries
 from cif.features.leases import FENCE_LUA, Lease, lease_key, state_key
 from cif.replay.digest import ChainDigest, digest_key
 
@@ -457,31 +457,42 @@ class _Session(SymbolSession[SymbolStats]):
         bad ones are counted."""
         assert self.engine is not None
         engine_last = self.engine.last_seq
-        batch_last: int | None = None
-        builder = EventLogBuilder(self.depth_width)
-        kept: list[_Input] = []
+        fresh: list[_Input] = []
         for p in ready:
             self._ack(p.is_trade, p.entry_id)
             if engine_last is not None and p.seq <= engine_last:
                 self.seen(p.entry_id, p.seq, engine_last)
-                continue
+            else:
+                fresh.append(p)
+        if not fresh:
+            return None
+        # One Rust call decodes the batch; what it refused comes back by index.
+        events, failures = decode_entries([(p.is_trade, p.fields) for p in fresh], self.depth_width)
+        refused = dict(failures)
+        kept: list[_Input] = []
+        rows: list[int] = []  # the decoded row of each kept entry
+        row = 0
+        batch_last: int | None = None
+        for i, p in enumerate(fresh):
+            message = refused.get(i)
             if batch_last is not None and p.seq <= batch_last:
                 self.proc.bad(
                     self.symbol, "seq_not_increasing", p.entry_id, p.fields, f"seq {p.seq}"
                 )
-                continue
-            try:
-                if p.is_trade:
-                    builder.add_trade_entry(p.fields)
-                else:
-                    builder.add_book_entry(p.fields)
-            except (KeyError, ValueError, TypeError, IndexError) as exc:
+            elif message is not None:
                 reason = "undecodable_trade" if p.is_trade else "undecodable_book"
-                self.proc.bad(self.symbol, reason, p.entry_id, p.fields, repr(exc))
-                continue
-            batch_last = p.seq
-            kept.append(p)
-        return (builder.build(), kept) if kept else None
+                self.proc.bad(self.symbol, reason, p.entry_id, p.fields, message)
+            else:
+                batch_last = p.seq
+                kept.append(p)
+                rows.append(row)
+            if message is None:
+                row += 1
+        if not kept:
+            return None
+        if len(rows) < row:  # a duplicate seq decoded too: drop its row
+            events = {k: v[rows] for k, v in events.items()}
+        return events, kept
 
     def _run_engine(
         self, events: EventColumns, inputs: list[_Input]

@@ -9,11 +9,14 @@
 //! - [`features`]: order-flow features of a symbol's trades and book events, streaming or
 //!   in batch, with snapshot / restore.
 //! - [`forecast`]: scoring feature vectors into class probabilities (logistic, heuristic).
+//! - [`codec`]: the feature processor's stream entries as Python writes and reads them
+//!   (`repr` of feature rows out, trade / book entries in).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod book;
+pub mod codec;
 pub mod features;
 pub mod forecast;
 pub mod ingest;

@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod book;
+mod codec;
 mod features;
 mod forecast;
 mod ingest;
@@ -18,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     forecast::register(m)?;
     ingest::register(m)?;
     book::register(m)?;
+    codec::register(m)?;
     Ok(())
 }

@@ -1,0 +1,27 @@
+//! Python-compatible text codecs of the stream entries the feature processor reads and
+//! writes.
+//!
+//! The gateway, the processor and the consumers are Python code that writes numbers with
+//! `repr` / `%d` and reads them with `int()` / `float()` / `json.loads`. These functions
+//! follow the same rules byte for byte, so moving the per-event work of the processor into
+//! Rust changes no stored byte and no decoded bit.
+//!
+//! - [`repr`]: `repr(float)` and `%d` of an integer.
+//! - [`rows`]: feature rows packed as the RESP bulk strings of an `XADD`.
+//! - [`text`]: Python's `int(text)` / `float(text)`.
+//! - [`depth`]: the depth levels' JSON (`[[price, qty], ...]`).
+//! - [`entries`]: `trades:{symbol}` / `book:{symbol}` entries into event log columns.
+
+pub mod depth;
+pub mod entries;
+pub mod repr;
+pub mod rows;
+pub mod text;
+
+pub use depth::{parse_depth_levels, JsonError, LevelError, LevelProblem};
+pub use entries::{
+    DecodeError, DecodeProblem, EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue,
+};
+pub use repr::{py_repr_f64, write_i64};
+pub use rows::{PackedRows, RowColumns, RowPacker, RowsError, ROW_FIELDS};
+pub use text::{parse_py_float, parse_py_int, NumberError};
