@@ -13,8 +13,9 @@ where ``recv_ts_ns`` is the gateway's wall clock when the trade behind the featu
 arrived. Everything runs on this machine, so both ends read the same clock. Reported per
 rate: forecasts received and per second, p50/p95/p99/max latency (ms), p50 of the first and
 last quarter of the window (a growing latency means the stack falls behind), the ticks/s the
-simulator sent, and the CPU % of the ``cif live`` process(es). ``--split`` (with
-``--redis-url``) runs ingest, features and forecast+api as three processes sharing it.
+simulator sent, and the CPU % of the ``cif live`` process(es), the embedded Redis not
+counted. ``--processes split`` measures ``cif live --processes split``: ingest, features and
+forecast+api as three child processes of the command.
 
 ``--rate`` (and ``--rates`` here) counts synthetic *trades* per second, all symbols. The
 gateway receives more *ticks* than that: every trade frame plus the bookTicker and depth-diff
@@ -61,15 +62,24 @@ def _sent(sim: SimProcess) -> int:
     return sum(int(s["sent"]) for s in sim.stats()["sessions"])
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and its child processes, recursively (Linux ``/proc``)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            out.extend(_descendants(int(child)))
+    return out
+
+
 def _spawn(
-    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, components: str, name: str
+    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, processes: str, name: str
 ) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = tmp / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if k != "CIF_REDIS_URL"}
     env.update(PYTHONUNBUFFERED="1", CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url)
     cmd = [sys.executable, "-m", "cif.live", "--symbols", symbols, "--api-port", "0"]
     cmd += ["--db", str(tmp / "data" / "cif.duckdb"), "--history-dir", str(tmp / "hist")]
-    cmd += ["--components", components]
+    cmd += ["--processes", processes]
     if redis_url:
         cmd += ["--redis-url", redis_url]
     with log_path.open("ab") as log:
@@ -80,10 +90,10 @@ def _spawn(
 
 
 def _start_live(
-    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, components: str
+    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, processes: str
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """The ``cif live`` process that serves the API, once its port is known."""
-    proc, log_path = _spawn(sim, tmp, symbols, redis_url, components, "live")
+    """The ``cif live`` process (all components), once its API port is known."""
+    proc, log_path = _spawn(sim, tmp, symbols, redis_url, processes, "live")
     deadline = time.monotonic() + GUARD_S
     while True:
         m = _API_RE.search(log_path.read_text())
@@ -173,13 +183,12 @@ def main() -> int:
     )
     ap.add_argument("--log-dir", type=Path, default=None, help="keep cif live's log here")
     ap.add_argument(
-        "--split",
-        action="store_true",
-        help="run ingest, features and forecast+api as three processes (needs --redis-url)",
+        "--processes",
+        choices=("one", "split"),
+        default="one",
+        help="cif live --processes: one process, or ingest / features / forecast+api apart",
     )
     args = ap.parse_args()
-    if args.split and not args.redis_url:
-        ap.error("--split needs --redis-url (the processes share one Redis)")
     symbols = [s.strip().lower() for s in args.symbols.split(",") if s.strip()]
     print(
         "latency = forecast received on the WebSocket - gateway receive time of its tick; "
@@ -202,29 +211,22 @@ def main() -> int:
                 tmp / "sim.log",
             )
             sim.start()
-            extra: list[subprocess.Popen[bytes]] = []
             try:
                 sym_list = ",".join(symbols)
-                if args.split:
-                    for comp in ("ingest", "features"):
-                        extra.append(_spawn(sim, tmp, sym_list, args.redis_url, comp, comp)[0])
-                components = "forecast,api" if args.split else "ingest,features,forecast,api"
                 proc, api_port, log_path = _start_live(
-                    sim, tmp, sym_list, args.redis_url, components
+                    sim, tmp, sym_list, args.redis_url, args.processes
                 )
-                pids = [proc.pid, *(p.pid for p in extra)]
+                # cif live and its component processes (not the embedded redis-server)
+                pids = [
+                    p
+                    for p in _descendants(proc.pid)
+                    if Path(f"/proc/{p}/comm").read_text().strip() != "redis-server"
+                ]
                 try:
                     r = asyncio.run(
                         _measure(api_port, symbols, args.warmup, args.seconds, sim, pids)
                     )
                 finally:
-                    for p in extra:
-                        p.send_signal(signal.SIGTERM)
-                    for p in extra:
-                        try:
-                            p.wait(GUARD_S)
-                        except subprocess.TimeoutExpired:
-                            p.kill()
                     proc.send_signal(signal.SIGTERM)
                     try:
                         code = proc.wait(GUARD_S)

@@ -247,3 +247,125 @@ def test_bad_forecast_and_api_arguments_are_refused_before_anything_starts(
     assert message in done.stderr
     assert "embedded Redis started" not in done.stderr
     assert not (tmp_path / "d" / "redis").exists()
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(c)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for c in (task / "children").read_text().split()
+    ]
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
+def test_split_processes_run_each_stage_apart_on_the_embedded_redis(
+    tmp_path: Path, stopped: list[subprocess.Popen[bytes]]
+) -> None:
+    """``--processes split``: ingest, features and forecast+api run as three child processes
+    on the embedded Redis (forecasts reach the API), and SIGTERM stops all of them cleanly,
+    then the server."""
+    data = tmp_path / "data"
+    log_path = tmp_path / "live.log"
+    with sim_process(["--synthetic", "--rate", "300", "--seed", "6"], tmp_path) as sim:
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cif.live",
+                    "--symbols",
+                    "btcusdt",
+                    "--db",
+                    str(data / "cif.duckdb"),
+                    "--history-dir",
+                    str(data / "history"),
+                    "--api-port",
+                    "0",
+                    "--processes",
+                    "split",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=_env_without_redis_url(CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url),
+            )
+        stopped.append(proc)
+        _poll("the API", lambda: _search(_API_RE, log_path), log_path, proc)
+        redis_match = _search(_REDIS_RE, log_path)
+        assert redis_match is not None, log_path.read_text()[-3000:]
+        redis_pid = int(redis_match.group(2))
+        api_match = _search(_API_RE, log_path)
+        assert api_match is not None
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_match.group(1)}", timeout=10) as http:
+
+            def forecasting() -> bool:
+                health = http.get("/health")
+                return health.status_code == 200 and (
+                    health.json()["symbols"]["btcusdt"]["forecasts"] is not None
+                )
+
+            _poll("forecasts in /health", forecasting, log_path, proc)
+
+        children = _children(proc.pid)
+        groups = {}
+        for child in children:
+            cmd = _cmdline(child)
+            if "--components" in cmd:  # the supervisor's, appended last, is the one in force
+                last = len(cmd) - 1 - cmd[::-1].index("--components")
+                groups[cmd[last + 1]] = child
+        assert set(groups) == {"ingest", "features", "forecast,api"}, log_path.read_text()
+        assert redis_pid in children
+        # The embedded server's URL reaches the children in the environment, not argv.
+        assert not any("redis://" in arg for c in groups.values() for arg in _cmdline(c))
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(GUARD_S) == 0, log_path.read_text()[-4000:]
+    text = log_path.read_text()
+    assert "components stopped: ingest 0, features 0, forecast,api 0" in text
+    assert "feature processor stopped" in text
+    assert "forecaster stopped" in text
+    assert f"embedded Redis stopped (pid {redis_pid}, exit code 0)" in text
+    assert not any(_alive(pid) for pid in [*groups.values(), redis_pid])
+
+
+def test_a_failing_child_process_stops_the_others_and_sets_the_exit_code(
+    tmp_path: Path,
+) -> None:
+    """In ``--processes split`` the API cannot bind its port: its process exits 1, the
+    supervisor stops the features process, exits 1, and stops the embedded Redis."""
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cif.live",
+                "--components",
+                "features,forecast,api",
+                "--processes",
+                "split",
+                "--db",
+                str(data / "cif.duckdb"),
+                "--api-port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=GUARD_S,
+            env=_env_without_redis_url(),
+        )
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert f"component api failed: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "forecast,api exited with code 1: stopping the other components" in done.stderr
+    assert "components stopped: features 0, forecast,api 1" in done.stderr
+    assert "feature processor stopped" in done.stderr
+    m = _REDIS_RE.search(done.stderr)
+    assert m is not None, done.stderr[-3000:]
+    assert "embedded Redis stopped" in done.stderr
+    assert not _alive(int(m.group(2)))

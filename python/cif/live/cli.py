@@ -1,4 +1,5 @@
-"""``cif live`` / ``python -m cif.live``: the live pipeline, in one asyncio loop.
+"""``cif live`` / ``python -m cif.live``: the live pipeline, in one asyncio loop (or one
+process per stage, ``--processes split``).
 
 Components (``--components``, default all of them):
 
@@ -33,6 +34,9 @@ Every flag has a ``CIF_*`` environment variable as its default (flag wins), e.g.
 checkpointing the features and forecasts, releasing their leases, closing the API; then the
 embedded Redis, if any); ``--duration`` stops it after that many seconds (demos and
 measurements). A component that fails stops the others.
+
+``--processes split`` (``CIF_PROCESSES``) runs ingest, features and forecast+api as child
+processes of this one, in parallel on several cores (:mod:`cif.live.supervisor`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from cif.ingest.endpoints import (
     normalize_symbols,
 )
 from cif.ingest.gateway import Gateway, GatewayConfig
+from cif.live.supervisor import split_groups, supervise
 from cif.settings import env, port, positive, redact_url
 
 if TYPE_CHECKING:
@@ -239,6 +244,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=port,
         default=env("API_PORT", "8000"),
         help="API port, 0 = any free port (default: $CIF_API_PORT or 8000)",
+    )
+    parser.add_argument(
+        "--processes",
+        choices=("one", "split"),
+        default=env("PROCESSES", "one"),
+        help="one: every component in this process (default: $CIF_PROCESSES or one); split: "
+        "ingest, features and forecast+api each in a child process, in parallel on "
+        "several cores (see cif.live.supervisor)",
     )
     parser.add_argument("--stats-interval", type=positive, default=10.0, help="stats log, s")
     parser.add_argument("--duration", type=positive, default=None, help="stop after N s")
@@ -508,6 +521,12 @@ def _start_embedded_redis(args: argparse.Namespace) -> EmbeddedRedis:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.processes not in ("one", "split"):
+        log.error("cannot start: --processes must be one or split, got %r", args.processes)
+        return 2
+    if args.processes == "split" and getattr(args, "cli_argv", None) is None:
+        log.error("cannot start: --processes split needs the command line (run it as cif live)")
+        return 2
     try:
         plan = build_plan(args)
     except ValueError as exc:
@@ -533,6 +552,11 @@ def run(args: argparse.Namespace) -> int:
             return 130
         plan = plan.with_redis_url(embedded.url)
     try:
+        groups = split_groups(plan.components) if args.processes == "split" else []
+        if len(groups) > 1:
+            return asyncio.run(
+                supervise(args.cli_argv, groups, None if embedded is None else embedded.url)
+            )
         return asyncio.run(_main(plan, args.duration))
     finally:
         if embedded is not None:
