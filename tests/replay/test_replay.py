@@ -31,9 +31,9 @@ import redis
 from numpy.typing import NDArray
 
 from cif._core import compute_features
-from cif.bus.keys import features_key, trades_key
+from cif.bus.keys import digest_key, features_key, trades_key
+from cif.digest import BLOCK_ROWS, ChainDigest, features_digest
 from cif.features.event_log import events_from_capture
-from cif.replay.digest import BLOCK_ROWS, ChainDigest, digest_key, features_digest
 from cif.replay.offline import replay_frame, replay_symbol
 
 if TYPE_CHECKING:

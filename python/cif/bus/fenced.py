@@ -18,8 +18,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from cif.bus.stream_writer import XADD_COUNTED_LUA, bulk, round_trip
+from cif.digest import ChainDigest
 from cif.features.leases import FENCE_LUA
-from cif.replay.digest import ChainDigest
 
 #: Entries per publish script call (the calls of one batch are pipelined).
 PUBLISH_CHUNK = 500
@@ -67,7 +67,7 @@ _PUBLISH_HEAD = bulk(b"EVAL") + bulk(PUBLISH_LUA) + bulk(b"2")
 # The checkpoint scripts' shared pieces. Their layout: KEYS[5] is the digest hash, ARGV[2]
 # the group, ARGV[5..9] the digest (state, count, hex, first seq, last seq; state '' = no
 # digest recorded), the entry IDs to ack from ARGV[10] on. The output digest
-# (cif.replay.digest) is stored by the same call as the state, so after a crash both
+# (cif.digest) is stored by the same call as the state, so after a crash both
 # resume from the same row and no re-processed row counts twice.
 CHECKPOINT_DIGEST_LUA = """
 if ARGV[5] ~= '' then

@@ -46,7 +46,7 @@ def eval_key(symbol: str, namespace: str = "") -> str:
 def digest_key(kind: str, symbol: str, namespace: str = "") -> str:
     """Where a live run records its output digest (``kind`` "features" or "forecasts"):
     ``digest:features:{btcusdt}``, a hash with ``count``, ``digest``, ``first_seq``,
-    ``last_seq`` and the resumable ``state`` (see :mod:`cif.replay.digest`)."""
+    ``last_seq`` and the resumable ``state`` (see :mod:`cif.digest`)."""
     if kind not in ("features", "forecasts"):
         raise ValueError(f"digest kind must be 'features' or 'forecasts', got {kind!r}")
     return _key(f"digest:{kind}", symbol, namespace)

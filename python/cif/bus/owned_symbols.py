@@ -32,9 +32,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from cif.bus.fenced import Fence, LeaseLost
+from cif.digest import ChainDigest
 from cif.features.leases import Lease, owner_id
 from cif.ingest.backoff import Backoff
-from cif.replay.digest import ChainDigest
 
 LOG_FIRST = 5
 LOG_EVERY = 1000

@@ -81,13 +81,13 @@ from cif.bus.fenced import (
     digest_args,
     text,
 )
-from cif.bus.keys import book_key, features_key, trades_key
+from cif.bus.keys import book_key, digest_key, features_key, trades_key
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk
+from cif.digest import ChainDigest
 from cif.features.entries import packed_rows
 from cif.features.event_log import EventColumns, decode_entries
 from cif.features.leases import FENCE_LUA, Lease, lease_key, state_key
-from cif.replay.digest import ChainDigest, digest_key
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class ConfigMismatch(RuntimeError):
 # KEYS: lease, checkpoint, trades stream, book stream, digest hash.
 # ARGV: owner, group, snapshot, number of trade ids, digest state ('' = none), digest count,
 # digest hex, first seq, last seq, trade ids..., book ids...
-# The output digest (cif.replay.digest) is stored by the same call as the engine snapshot,
+# The output digest (cif.digest) is stored by the same call as the engine snapshot,
 # so after a crash both resume from the same row and no re-processed row counts twice.
 _CHECKPOINT_LUA = (
     FENCE_LUA

@@ -66,7 +66,7 @@ Redis down or lease lost: that symbol's task stops and retries with backoff (re-
 the lease and restoring the checkpoint); the process stays up. The ownership loop is
 :mod:`cif.bus.owned_symbols`, the fenced scripts :mod:`cif.bus.fenced` (shared with the
 feature processor). The checkpoint also records the digest of the published forecasts,
-``digest:forecasts:{sym}`` (:mod:`cif.replay.digest`: seq and the probabilities in class
+``digest:forecasts:{sym}`` (:mod:`cif.digest`: seq and the probabilities in class
 order), which ``cif replay --verify`` compares with an offline replay.
 """
 
@@ -95,15 +95,15 @@ from cif.bus.fenced import (
     check_reply,
     digest_args,
 )
-from cif.bus.keys import eval_key, features_key, forecasts_key
+from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk, pack_command, round_trip
+from cif.digest import ChainDigest
 from cif.features.entries import ROW_FIELDS, FeatureRow, decode_feature_entry
 from cif.features.leases import FENCE_LUA, Lease, lease_key
 from cif.forecast.evaluation import DEFAULT_WINDOW, Evaluator
 from cif.forecast.labels import LabelTracker
 from cif.forecast.models import Model, default_model, load_model
-from cif.replay.digest import ChainDigest, digest_key
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class StateError(RuntimeError):
 
 # KEYS: lease, state, eval summary, features stream, digest hash. ARGV: owner, group, state,
 # summary, digest state ('' = none), digest count, digest hex, first seq, last seq, entry ids
-# to ack... State, summary, output digest (cif.replay.digest) and acks change together or
+# to ack... State, summary, output digest (cif.digest) and acks change together or
 # not at all, so after a crash no re-published forecast counts twice in the digest.
 _CHECKPOINT_LUA = (
     FENCE_LUA

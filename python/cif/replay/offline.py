@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cif._core import compute_features
+from cif.digest import ChainDigest, features_digest, forecasts_digest
 from cif.forecast.models import Model, default_model
-from cif.replay.digest import ChainDigest, features_digest, forecasts_digest
 from cif.store.event_log import load_event_log
 from cif.store.segments import open_history
 

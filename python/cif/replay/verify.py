@@ -26,10 +26,10 @@ import numpy as np
 import redis
 from numpy.typing import NDArray
 
-from cif.bus.keys import features_key
+from cif.bus.keys import digest_key, features_key
+from cif.digest import ChainDigest, feature_names_of, forecasts_digest
 from cif.features.entries import decode_feature_entry
 from cif.forecast.models import Model
-from cif.replay.digest import ChainDigest, digest_key, feature_names_of, forecasts_digest
 from cif.replay.offline import ReplayResult, replay_symbol
 
 _PAGE = 5_000

@@ -35,8 +35,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cif.bus.keys import digest_key as digest_key  # where live runs record digests
-
 #: Rows per chained block. Small enough that the unfinished block (part of every
 #: checkpoint) stays below ~90 kB for 40 features, large enough that hashing is per block.
 BLOCK_ROWS = 256
@@ -201,7 +199,7 @@ class ChainDigest:
         }
 
     def record_fields(self) -> dict[str, bytes]:
-        """The fields of the ``digest:{kind}:{sym}`` hash (see :func:`digest_key`)."""
+        """The fields of the ``digest:{kind}:{sym}`` hash (see :func:`cif.bus.keys.digest_key`)."""
         return {
             "count": b"%d" % self.count,
             "digest": self.hexdigest().encode(),
