@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from live_testkit import sim_process
+from live_testkit import SimProcess, sim_process
 
 from cif.live.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server
 
@@ -59,6 +59,34 @@ def _poll(what: str, check: object, log: Path, proc: subprocess.Popen[bytes] | N
 
 def _search(pattern: re.Pattern[str], log: Path) -> re.Match[str] | None:
     return pattern.search(log.read_text()) if log.exists() else None
+
+
+def _start_live(
+    sim: SimProcess, data: Path, log_path: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    """``python -m cif.live --symbols btcusdt`` on the simulator, with no Redis URL (so on
+    its embedded Redis), the API on a free port, logging to ``log_path``."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cif.live",
+                "--symbols",
+                "btcusdt",
+                "--db",
+                str(data / "cif.duckdb"),
+                "--history-dir",
+                str(data / "history"),
+                "--api-port",
+                "0",
+                *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=_env_without_redis_url(CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url),
+        )
 
 
 @pytest.fixture
@@ -113,28 +141,7 @@ def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
     data = tmp_path / "data"
     log_path = tmp_path / "live.log"
     with sim_process(["--synthetic", "--rate", "300", "--seed", "5"], tmp_path) as sim:
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "cif.live",
-                    "--symbols",
-                    "btcusdt",
-                    "--db",
-                    str(data / "cif.duckdb"),
-                    "--history-dir",
-                    str(data / "history"),
-                    "--api-port",
-                    "0",
-                    "--checkpoint-interval",
-                    "0.2",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env=_env_without_redis_url(CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url),
-            )
+        proc = _start_live(sim, data, log_path, "--checkpoint-interval", "0.2")
         stopped.append(proc)
         _poll("the API", lambda: _search(_API_RE, log_path), log_path, proc)
         redis_match = _search(_REDIS_RE, log_path)
@@ -270,28 +277,7 @@ def test_split_processes_run_each_stage_apart_on_the_embedded_redis(
     data = tmp_path / "data"
     log_path = tmp_path / "live.log"
     with sim_process(["--synthetic", "--rate", "300", "--seed", "6"], tmp_path) as sim:
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "cif.live",
-                    "--symbols",
-                    "btcusdt",
-                    "--db",
-                    str(data / "cif.duckdb"),
-                    "--history-dir",
-                    str(data / "history"),
-                    "--api-port",
-                    "0",
-                    "--processes",
-                    "split",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env=_env_without_redis_url(CIF_EXCHANGE_URL=sim.ws_url, CIF_REST_URL=sim.rest_url),
-            )
+        proc = _start_live(sim, data, log_path, "--processes", "split")
         stopped.append(proc)
         _poll("the API", lambda: _search(_API_RE, log_path), log_path, proc)
         redis_match = _search(_REDIS_RE, log_path)
