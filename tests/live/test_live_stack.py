@@ -192,11 +192,27 @@ def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
     assert any(p.name.startswith("appendonly") for p in (data / "redis").iterdir())
 
 
+@pytest.mark.parametrize(
+    ("components", "processes", "expected"),
+    [
+        ("forecast,api", "one", ["components: forecast,api", "forecaster stopped"]),
+        (
+            # The API's child process fails; the supervisor stops the features process.
+            "features,forecast,api",
+            "split",
+            [
+                "forecast,api exited with code 1: stopping the other components",
+                "components stopped: features 0, forecast,api 1",
+                "feature processor stopped",
+            ],
+        ),
+    ],
+)
 def test_embedded_redis_is_stopped_when_another_component_fails_to_start(
-    tmp_path: Path, stopped: list[subprocess.Popen[bytes]]
+    tmp_path: Path, components: str, processes: str, expected: list[str]
 ) -> None:
-    """The API cannot bind its port: ``cif live`` exits 1, and the embedded Redis it had
-    started is gone."""
+    """The API cannot bind its port: ``cif live`` exits 1 (in either layout), having
+    stopped the other components and the embedded Redis it had started."""
     data = tmp_path / "data"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -208,7 +224,9 @@ def test_embedded_redis_is_stopped_when_another_component_fails_to_start(
                 "-m",
                 "cif.live",
                 "--components",
-                "forecast,api",
+                components,
+                "--processes",
+                processes,
                 "--db",
                 str(data / "cif.duckdb"),
                 "--api-port",
@@ -220,9 +238,9 @@ def test_embedded_redis_is_stopped_when_another_component_fails_to_start(
             env=_env_without_redis_url(),
         )
     assert done.returncode == 1, done.stderr[-3000:]
-    assert "components: forecast,api" in done.stderr
     assert f"component api failed: cannot listen on 127.0.0.1:{port}" in done.stderr
-    assert "forecaster stopped" in done.stderr
+    for line in expected:
+        assert line in done.stderr
     m = _REDIS_RE.search(done.stderr)
     assert m is not None, done.stderr[-3000:]
     assert "embedded Redis stopped" in done.stderr
@@ -315,43 +333,3 @@ def test_split_processes_run_each_stage_apart_on_the_embedded_redis(
     assert "forecaster stopped" in text
     assert f"embedded Redis stopped (pid {redis_pid}, exit code 0)" in text
     assert not any(_alive(pid) for pid in [*groups.values(), redis_pid])
-
-
-def test_a_failing_child_process_stops_the_others_and_sets_the_exit_code(
-    tmp_path: Path,
-) -> None:
-    """In ``--processes split`` the API cannot bind its port: its process exits 1, the
-    supervisor stops the features process, exits 1, and stops the embedded Redis."""
-    data = tmp_path / "data"
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cif.live",
-                "--components",
-                "features,forecast,api",
-                "--processes",
-                "split",
-                "--db",
-                str(data / "cif.duckdb"),
-                "--api-port",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=GUARD_S,
-            env=_env_without_redis_url(),
-        )
-    assert done.returncode == 1, done.stderr[-3000:]
-    assert f"component api failed: cannot listen on 127.0.0.1:{port}" in done.stderr
-    assert "forecast,api exited with code 1: stopping the other components" in done.stderr
-    assert "components stopped: features 0, forecast,api 1" in done.stderr
-    assert "feature processor stopped" in done.stderr
-    m = _REDIS_RE.search(done.stderr)
-    assert m is not None, done.stderr[-3000:]
-    assert "embedded Redis stopped" in done.stderr
-    assert not _alive(int(m.group(2)))
