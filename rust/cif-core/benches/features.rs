@@ -4,7 +4,7 @@
 //! binding does, and into reused output buffers). Run: `cargo bench -p cif-core --bench features`.
 
 use cif_core::features::{
-    BookEvent, DepthColumns, EventColumns, FeatureColumns, FeatureConfig, FeatureEngine, TradeEvent,
+    BookEvent, EventLogColumns, FeatureColumns, FeatureConfig, FeatureEngine, TradeEvent,
 };
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
@@ -14,9 +14,9 @@ const N_BATCH: usize = 500_000;
 include!("../tests/support/columns.rs");
 
 /// Synthetic columns: half trades, half book events with 10 levels; ~8 ms apart on average.
-fn synthetic(n: usize) -> OwnedColumns {
+fn synthetic(n: usize) -> EventLogColumns {
     let mut rng = Rng(42);
-    let mut s = OwnedColumns::with_levels(LEVELS);
+    let mut s = EventLogColumns::new(LEVELS);
     let mut ts = 1_700_000_000_000i64;
     let mut mid = 60_000.0f64;
     for i in 0..n {
@@ -88,12 +88,12 @@ fn bench(c: &mut Criterion) {
                 let book = BookEvent {
                     seq,
                     ts,
-                    bid_price: events.bp[i],
-                    bid_qty: events.bq[i],
-                    ask_price: events.ap[i],
-                    ask_qty: events.aq[i],
-                    bid_depth: &events.bd[i * LEVELS..(i + 1) * LEVELS],
-                    ask_depth: &events.ad[i * LEVELS..(i + 1) * LEVELS],
+                    bid_price: events.bid_price[i],
+                    bid_qty: events.bid_qty[i],
+                    ask_price: events.ask_price[i],
+                    ask_qty: events.ask_qty[i],
+                    bid_depth: &events.bid_depth[i * LEVELS..(i + 1) * LEVELS],
+                    ask_depth: &events.ask_depth[i * LEVELS..(i + 1) * LEVELS],
                 };
                 engine.on_book(&book, &mut row).expect("valid");
                 let trade = TradeEvent {

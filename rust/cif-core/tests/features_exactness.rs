@@ -7,7 +7,7 @@
 //! 997th row and the last row are checked: relative error <= 1e-12, or for signed sums an
 //! absolute error <= 1e-12 * the sum of the absolute terms.
 
-use cif_core::features::{DepthColumns, EventColumns, FeatureConfig, FeatureEngine};
+use cif_core::features::{EventLogColumns, FeatureConfig, FeatureEngine};
 
 const N_EVENTS: usize = 1_000_000;
 const CHUNK: usize = 20_000;
@@ -19,11 +19,11 @@ include!("support/columns.rs");
 const LEVELS: usize = 12;
 
 /// The generated events, columnar.
-type Events = OwnedColumns;
+type Events = EventLogColumns;
 
 fn generate(n: usize) -> Events {
     let mut rng = Rng(0x0123_4567_89AB_CDEF);
-    let mut ev = OwnedColumns::with_levels(LEVELS);
+    let mut ev = EventLogColumns::new(LEVELS);
     let mut ts = 1_700_000_000_000i64;
     let mut seq = 1i64;
     let mut scale = 100.0f64;
@@ -163,7 +163,12 @@ impl Reference {
             });
             return;
         }
-        let (bp, bq, ap, aq) = (ev.bp[i], ev.bq[i], ev.ap[i], ev.aq[i]);
+        let (bp, bq, ap, aq) = (
+            ev.bid_price[i],
+            ev.bid_qty[i],
+            ev.ask_price[i],
+            ev.ask_qty[i],
+        );
         let e = match self.book {
             None => 0.0,
             Some([pbp, pbq, pap, paq]) => {
@@ -195,8 +200,8 @@ impl Reference {
             }
             self.last_mid = mid;
         }
-        let bid = &ev.bd[i * LEVELS..(i + 1) * LEVELS];
-        let ask = &ev.ad[i * LEVELS..(i + 1) * LEVELS];
+        let bid = &ev.bid_depth[i * LEVELS..(i + 1) * LEVELS];
+        let ask = &ev.ask_depth[i * LEVELS..(i + 1) * LEVELS];
         self.depth = DEPTH_LEVELS
             .iter()
             .map(|&k| {
@@ -367,7 +372,7 @@ fn rolling_windows_match_recomputation_over_a_million_events() {
     let mut start = 0;
     while start < N_EVENTS {
         let end = (start + CHUNK).min(N_EVENTS);
-        let out = engine.process(&events.view_range(start, end)).unwrap();
+        let out = engine.process(&events.view_range(start..end)).unwrap();
         assert_eq!(out.len(), end - start); // emit_on_book: one row per event
         for r in 0..out.len() {
             let i = start + r;

@@ -14,6 +14,9 @@ use std::fmt;
 use super::depth::{parse_depth_levels, JsonError, LevelError};
 use super::repr::py_repr_f64;
 use super::text::{parse_py_float, parse_py_int, NumberError};
+// The decoder's output is the engine's input log, so the type lives with the engine; it is
+// re-exported so codec users reach what `EventDecoder::finish` returns from here.
+pub use crate::features::EventLogColumns;
 
 /// A field the decoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -376,51 +379,6 @@ fn depth_field(
     }
 }
 
-/// The event log columns, as the Python builder's `build()` returns them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventLogColumns {
-    /// 0 trade, 1 book event.
-    pub kind: Vec<u8>,
-    /// Ingest sequence number.
-    pub seq: Vec<i64>,
-    /// Exchange time (ms): a trade's `ts`, a book event's `event_ts`.
-    pub ts: Vec<i64>,
-    /// Local receive time (ns).
-    pub recv_ts_ns: Vec<i64>,
-    /// Trade price (NaN for book events).
-    pub price: Vec<f64>,
-    /// Trade qty (NaN for book events).
-    pub qty: Vec<f64>,
-    /// +1 buy, -1 sell (0 for book events).
-    pub side: Vec<i8>,
-    /// Best bid price (NaN for trades).
-    pub bid_price: Vec<f64>,
-    /// Best bid qty (NaN for trades).
-    pub bid_qty: Vec<f64>,
-    /// Best ask price (NaN for trades).
-    pub ask_price: Vec<f64>,
-    /// Best ask qty (NaN for trades).
-    pub ask_qty: Vec<f64>,
-    /// Bid level sizes, row-major `(len, depth_levels)`, 0 where a level is absent.
-    pub bid_depth: Vec<f64>,
-    /// Ask level sizes, like `bid_depth`.
-    pub ask_depth: Vec<f64>,
-    /// Levels per side in the depth columns.
-    pub depth_levels: usize,
-}
-
-impl EventLogColumns {
-    /// Number of events.
-    pub fn len(&self) -> usize {
-        self.seq.len()
-    }
-
-    /// No events.
-    pub fn is_empty(&self) -> bool {
-        self.seq.is_empty()
-    }
-}
-
 /// Decodes entries one at a time into [`EventLogColumns`]; a refused entry adds nothing.
 #[derive(Debug, Clone)]
 pub struct EventDecoder {
@@ -433,10 +391,7 @@ impl EventDecoder {
     /// A decoder keeping `depth_levels` levels per side (deeper ones are dropped).
     pub fn new(depth_levels: usize) -> Self {
         EventDecoder {
-            cols: EventLogColumns {
-                depth_levels,
-                ..EventLogColumns::default()
-            },
+            cols: EventLogColumns::new(depth_levels),
             bids: Vec::with_capacity(depth_levels),
             asks: Vec::with_capacity(depth_levels),
         }
@@ -469,25 +424,7 @@ impl EventDecoder {
         let recv = int_field(fields, EntryField::RecvTsNs)?;
         let price = float_field(fields, EntryField::Price)?;
         let qty = float_field(fields, EntryField::Qty)?;
-        let c = &mut self.cols;
-        c.kind.push(0);
-        c.seq.push(seq);
-        c.ts.push(ts);
-        c.recv_ts_ns.push(recv);
-        c.price.push(price);
-        c.qty.push(qty);
-        c.side.push(side);
-        for col in [
-            &mut c.bid_price,
-            &mut c.bid_qty,
-            &mut c.ask_price,
-            &mut c.ask_qty,
-        ] {
-            col.push(f64::NAN);
-        }
-        let width = c.depth_levels;
-        c.bid_depth.resize(c.bid_depth.len() + width, 0.0);
-        c.ask_depth.resize(c.ask_depth.len() + width, 0.0);
+        self.cols.push_trade(seq, ts, recv, price, qty, side);
         Ok(())
     }
 
@@ -508,25 +445,8 @@ impl EventDecoder {
         if let Some(e) = bad_bids.or(bad_asks) {
             return Err(e);
         }
-        let c = &mut self.cols;
-        c.kind.push(1);
-        c.seq.push(seq);
-        c.ts.push(ts);
-        c.recv_ts_ns.push(recv);
-        c.price.push(f64::NAN);
-        c.qty.push(f64::NAN);
-        c.side.push(0);
-        c.bid_price.push(l1[0]);
-        c.bid_qty.push(l1[1]);
-        c.ask_price.push(l1[2]);
-        c.ask_qty.push(l1[3]);
-        for (col, sizes) in [
-            (&mut c.bid_depth, &self.bids),
-            (&mut c.ask_depth, &self.asks),
-        ] {
-            col.extend_from_slice(sizes);
-            col.resize(col.len() + (keep - sizes.len()), 0.0);
-        }
+        self.cols
+            .push_book(seq, ts, recv, l1, &self.bids, &self.asks);
         Ok(())
     }
 

@@ -1,4 +1,7 @@
-//! The engine's input — one event at a time or columns — and its validation.
+//! The engine's input — one event at a time, borrowed columns or an owned event log — and
+//! its validation.
+
+use std::ops::Range;
 
 use super::error::{Field, InputError, Problem};
 
@@ -168,6 +171,198 @@ impl<'a> EventColumns<'a> {
             ask_qty: self.ask_qty[i],
             bid_depth: self.bid_depth.map_or(&[], |d| d.row(i)),
             ask_depth: self.ask_depth.map_or(&[], |d| d.row(i)),
+        }
+    }
+}
+
+/// A symbol's event log as owned columns, built one event at a time; [`view`] lends it to
+/// the engine.
+///
+/// The layout is the one the Python `EventLogBuilder.build()` returns (the entry decoder
+/// must match it bit for bit): trade rows hold NaN L1 and zero depth, book rows NaN price
+/// and qty, side 0 and depth padded with zeros to `depth_levels`.
+///
+/// [`view`]: EventLogColumns::view
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventLogColumns {
+    /// 0 trade, 1 book event.
+    pub kind: Vec<u8>,
+    /// Ingest sequence number.
+    pub seq: Vec<i64>,
+    /// Exchange time (ms): a trade's `ts`, a book event's `event_ts`.
+    pub ts: Vec<i64>,
+    /// Local receive time (ns).
+    pub recv_ts_ns: Vec<i64>,
+    /// Trade price (NaN for book events).
+    pub price: Vec<f64>,
+    /// Trade qty (NaN for book events).
+    pub qty: Vec<f64>,
+    /// +1 buy, -1 sell (0 for book events).
+    pub side: Vec<i8>,
+    /// Best bid price (NaN for trades).
+    pub bid_price: Vec<f64>,
+    /// Best bid qty (NaN for trades).
+    pub bid_qty: Vec<f64>,
+    /// Best ask price (NaN for trades).
+    pub ask_price: Vec<f64>,
+    /// Best ask qty (NaN for trades).
+    pub ask_qty: Vec<f64>,
+    /// Bid level sizes, row-major `(len, depth_levels)`, 0 where a level is absent (and on
+    /// every trade row).
+    pub bid_depth: Vec<f64>,
+    /// Ask level sizes, like `bid_depth`.
+    pub ask_depth: Vec<f64>,
+    /// Levels per side in the depth columns.
+    pub depth_levels: usize,
+}
+
+impl EventLogColumns {
+    /// An empty log with `depth_levels` levels per side in its depth columns.
+    pub fn new(depth_levels: usize) -> Self {
+        EventLogColumns {
+            depth_levels,
+            ..EventLogColumns::default()
+        }
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// No events.
+    pub fn is_empty(&self) -> bool {
+        self.seq.is_empty()
+    }
+
+    /// Append a trade. Values are stored as given: the engine validates them.
+    #[inline]
+    pub fn push_trade(
+        &mut self,
+        seq: i64,
+        ts: i64,
+        recv_ts_ns: i64,
+        price: f64,
+        qty: f64,
+        side: i8,
+    ) {
+        self.kind.push(KIND_TRADE);
+        self.seq.push(seq);
+        self.ts.push(ts);
+        self.recv_ts_ns.push(recv_ts_ns);
+        self.price.push(price);
+        self.qty.push(qty);
+        self.side.push(side);
+        for col in [
+            &mut self.bid_price,
+            &mut self.bid_qty,
+            &mut self.ask_price,
+            &mut self.ask_qty,
+        ] {
+            col.push(f64::NAN);
+        }
+        // Zeros, not NaN: the Python builder zero-fills, and the engine never reads them.
+        let width = self.depth_levels;
+        self.bid_depth.resize(self.bid_depth.len() + width, 0.0);
+        self.ask_depth.resize(self.ask_depth.len() + width, 0.0);
+    }
+
+    /// Append a book event: `l1` = (bid price, bid qty, ask price, ask qty), then the sizes
+    /// of the top levels of each side, from level 1 on. Values are stored as given: the
+    /// engine validates them.
+    ///
+    /// Panics if a side has more than `depth_levels` levels (the caller chooses how to cut
+    /// deeper books).
+    #[inline]
+    pub fn push_book(
+        &mut self,
+        seq: i64,
+        ts: i64,
+        recv_ts_ns: i64,
+        l1: [f64; 4],
+        bid_depth: &[f64],
+        ask_depth: &[f64],
+    ) {
+        let width = self.depth_levels;
+        assert!(
+            bid_depth.len() <= width && ask_depth.len() <= width,
+            "{} bid / {} ask levels, at most {width} fit",
+            bid_depth.len(),
+            ask_depth.len(),
+        );
+        self.kind.push(KIND_BOOK);
+        self.seq.push(seq);
+        self.ts.push(ts);
+        self.recv_ts_ns.push(recv_ts_ns);
+        self.price.push(f64::NAN);
+        self.qty.push(f64::NAN);
+        self.side.push(0);
+        self.bid_price.push(l1[0]);
+        self.bid_qty.push(l1[1]);
+        self.ask_price.push(l1[2]);
+        self.ask_qty.push(l1[3]);
+        for (col, sizes) in [
+            (&mut self.bid_depth, bid_depth),
+            (&mut self.ask_depth, ask_depth),
+        ] {
+            col.extend_from_slice(sizes);
+            col.resize(col.len() + (width - sizes.len()), 0.0);
+        }
+    }
+
+    /// Every column whole, as the engine's input. Not cut to `len()`: a column of the wrong
+    /// length (the fields are public) must reach the engine's length check, not be hidden.
+    pub fn view(&self) -> EventColumns<'_> {
+        let depth = |values| {
+            Some(DepthColumns {
+                values,
+                levels: self.depth_levels,
+            })
+        };
+        EventColumns {
+            kind: &self.kind,
+            seq: &self.seq,
+            ts: &self.ts,
+            recv_ts_ns: &self.recv_ts_ns,
+            price: &self.price,
+            qty: &self.qty,
+            side: &self.side,
+            bid_price: &self.bid_price,
+            bid_qty: &self.bid_qty,
+            ask_price: &self.ask_price,
+            ask_qty: &self.ask_qty,
+            bid_depth: depth(&self.bid_depth),
+            ask_depth: depth(&self.ask_depth),
+        }
+    }
+
+    /// Events `rows` only, e.g. one chunk of a long log. Panics if `rows` is beyond any
+    /// column.
+    pub fn view_range(&self, rows: Range<usize>) -> EventColumns<'_> {
+        let width = self.depth_levels;
+        let (lo, hi) = (rows.start * width, rows.end * width);
+        let bid_depth = Some(DepthColumns {
+            values: &self.bid_depth[lo..hi],
+            levels: width,
+        });
+        let ask_depth = Some(DepthColumns {
+            values: &self.ask_depth[lo..hi],
+            levels: width,
+        });
+        EventColumns {
+            kind: &self.kind[rows.clone()],
+            seq: &self.seq[rows.clone()],
+            ts: &self.ts[rows.clone()],
+            recv_ts_ns: &self.recv_ts_ns[rows.clone()],
+            price: &self.price[rows.clone()],
+            qty: &self.qty[rows.clone()],
+            side: &self.side[rows.clone()],
+            bid_price: &self.bid_price[rows.clone()],
+            bid_qty: &self.bid_qty[rows.clone()],
+            ask_price: &self.ask_price[rows.clone()],
+            ask_qty: &self.ask_qty[rows],
+            bid_depth,
+            ask_depth,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! `emit_on_book`); undefined values are NaN.
 //!
 //! - [`config`]: validated settings and the feature names.
-//! - [`input`]: events one at a time or as columns, and their validation.
+//! - [`input`]: events one at a time, as borrowed columns or as an owned event log, and
+//!   their validation.
 //! - [`error`]: typed input errors naming the event index, seq and field.
 //! - [`rolling`]: the Neumaier-compensated rolling sum.
 //! - [`engine`]: the streaming engine and its row of features.
@@ -36,7 +37,9 @@ pub use batch::FeatureColumns;
 pub use config::{time_suffix, ConfigError, FeatureConfig, Window};
 pub use engine::FeatureEngine;
 pub use error::{Field, InputError, Problem};
-pub use input::{BookEvent, DepthColumns, EventColumns, TradeEvent, KIND_BOOK, KIND_TRADE};
+pub use input::{
+    BookEvent, DepthColumns, EventColumns, EventLogColumns, TradeEvent, KIND_BOOK, KIND_TRADE,
+};
 pub use snapshot::{SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 
 #[cfg(test)]

@@ -63,46 +63,63 @@ fn bd(seq: i64, ts: i64, l1: [f64; 4], bid: &[f64], ask: &[f64]) -> Ev {
     }
 }
 
-include!("../../tests/support/columns.rs");
-
 /// Owned columns for a list of events (depth padded with zeros to the widest row).
-type Cols = OwnedColumns;
-
-impl OwnedColumns {
-    fn new(events: &[Ev]) -> Self {
-        let levels = events
-            .iter()
-            .map(|e| match e {
-                Ev::B { bd, ad, .. } => bd.len().max(ad.len()),
-                Ev::T { .. } => 0,
-            })
-            .max()
-            .unwrap_or(0);
-        let mut c = OwnedColumns::with_levels(levels);
-        for (i, e) in events.iter().enumerate() {
-            let recv = 1_000_000 + i as i64;
-            match e {
-                Ev::T {
-                    seq,
-                    ts,
-                    price,
-                    qty,
-                    side,
-                } => c.push_trade(*seq, *ts, recv, *price, *qty, *side),
-                Ev::B {
-                    seq,
-                    ts,
-                    bp,
-                    bq,
-                    ap,
-                    aq,
-                    bd,
-                    ad,
-                } => c.push_book(*seq, *ts, recv, [*bp, *bq, *ap, *aq], bd, ad),
-            }
+fn columns(events: &[Ev]) -> EventLogColumns {
+    let levels = events
+        .iter()
+        .map(|e| match e {
+            Ev::B { bd, ad, .. } => bd.len().max(ad.len()),
+            Ev::T { .. } => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let mut c = EventLogColumns::new(levels);
+    for (i, e) in events.iter().enumerate() {
+        let recv = 1_000_000 + i as i64;
+        match e {
+            Ev::T {
+                seq,
+                ts,
+                price,
+                qty,
+                side,
+            } => c.push_trade(*seq, *ts, recv, *price, *qty, *side),
+            Ev::B {
+                seq,
+                ts,
+                bp,
+                bq,
+                ap,
+                aq,
+                bd,
+                ad,
+            } => c.push_book(*seq, *ts, recv, [*bp, *bq, *ap, *aq], bd, ad),
         }
-        c
     }
+    c
+}
+
+#[test]
+fn event_log_views_a_range_of_rows() {
+    let events = [
+        t(1, 0, 100.0, 1.0, 1),
+        bd(2, 0, [99.0, 1.0, 101.0, 1.0], &[1.0, 2.0], &[3.0]),
+        t(3, 0, 100.0, 2.0, -1),
+    ];
+    let cols = columns(&events);
+    assert_eq!(cols.bid_depth, [0.0, 0.0, 1.0, 2.0, 0.0, 0.0]);
+    let view = cols.view_range(1..3);
+    assert_eq!(view.seq, [2, 3]);
+    assert_eq!(view.book(0).bid_depth, [1.0, 2.0]);
+    assert_eq!(view.book(0).ask_depth, [3.0, 0.0]);
+    assert_eq!(view.ask_depth.unwrap().values.len(), 4);
+    assert_eq!(cols.view_range(0..0).len(), 0);
+}
+
+#[test]
+#[should_panic(expected = "3 bid / 0 ask levels, at most 2 fit")]
+fn event_log_refuses_deeper_books() {
+    EventLogColumns::new(2).push_book(1, 0, 0, [NAN, 0.0, NAN, 0.0], &[1.0; 3], &[]);
 }
 
 fn cfg(time: &[i64], count: &[i64], depth: &[i64], emit_on_book: bool) -> FeatureConfig {
@@ -549,7 +566,7 @@ fn clock_is_clamped_monotone() {
         t(4, 5999, 100.0, 1.0, 1), // 5000 still inside (4999, 5999]
         t(5, 6000, 100.0, 1.0, 1), // now (5000, 6000]: the first three leave
     ];
-    let cols = Cols::new(&events);
+    let cols = columns(&events);
     let out = e.process(&cols.view()).unwrap();
     assert_eq!(out.ts, [5000, 5000, 5000, 5999, 6000]);
     assert_eq!(e.clock(), Some(6000));
@@ -560,7 +577,7 @@ fn clock_is_clamped_monotone() {
     assert!(get(&e, &rows[4], "ofi_1s").is_nan());
     assert_eq!(out.kind, [0, 0, 1, 0, 0]);
     assert_eq!(out.seq, [1, 2, 3, 4, 5]);
-    assert_eq!(out.recv_ts_ns, cols.recv);
+    assert_eq!(out.recv_ts_ns, cols.recv_ts_ns);
 }
 
 #[test]
@@ -634,7 +651,7 @@ fn validation_errors_name_event_seq_and_field() {
     for (bad, msg) in cases {
         let mut e = FeatureEngine::new(c.clone());
         let events = vec![t(1, 0, 100.0, 1.0, 1), b(2, 0, 99.0, 1.0, 101.0, 1.0), bad];
-        let cols = Cols::new(&events);
+        let cols = columns(&events);
         let before = e.snapshot();
         let err = e.process(&cols.view()).unwrap_err().to_string();
         assert!(err.starts_with("event 2 (seq 5): "), "{err}");
@@ -643,13 +660,13 @@ fn validation_errors_name_event_seq_and_field() {
     }
     // seq order, within a batch and across calls
     let mut e = FeatureEngine::new(c.clone());
-    let cols = Cols::new(&[t(1, 0, 100.0, 1.0, 1), t(1, 0, 100.0, 1.0, 1)]);
+    let cols = columns(&[t(1, 0, 100.0, 1.0, 1), t(1, 0, 100.0, 1.0, 1)]);
     assert_eq!(
         e.process(&cols.view()).unwrap_err().to_string(),
         "event 1 (seq 1): seq is not greater than the previous seq 1"
     );
     assert_eq!(e.events(), 0);
-    let cols = Cols::new(&[t(7, 0, 100.0, 1.0, 1)]);
+    let cols = columns(&[t(7, 0, 100.0, 1.0, 1)]);
     e.process(&cols.view()).unwrap();
     let mut row = vec![0.0; e.n_features()];
     let err = e
@@ -676,20 +693,20 @@ fn validation_errors_name_event_seq_and_field() {
     assert_eq!(e.last_seq(), Some(7));
     assert_eq!(e.events(), 1);
     // unknown kind, bad lengths
-    let mut cols = Cols::new(&[t(8, 0, 100.0, 1.0, 1)]);
+    let mut cols = columns(&[t(8, 0, 100.0, 1.0, 1)]);
     cols.kind[0] = 2;
     assert_eq!(
         e.process(&cols.view()).unwrap_err().to_string(),
         "event 0 (seq 8): kind is 2, not 0 (trade) or 1 (book)"
     );
-    let mut cols = Cols::new(&[t(8, 0, 100.0, 1.0, 1)]);
+    let mut cols = columns(&[t(8, 0, 100.0, 1.0, 1)]);
     cols.qty.push(1.0);
     assert_eq!(
         e.process(&cols.view()).unwrap_err().to_string(),
         "column qty has 2 values, expected 1"
     );
     // Ignored fields may hold anything.
-    let cols = Cols::new(&[t(9, 0, 100.0, 1.0, 1), b(10, 0, NAN, 0.0, NAN, 0.0)]);
+    let cols = columns(&[t(9, 0, 100.0, 1.0, 1), b(10, 0, NAN, 0.0, NAN, 0.0)]);
     let mut view = cols.view();
     let junk = [f64::INFINITY, -3.0];
     view.bid_price = &junk;
@@ -709,7 +726,7 @@ fn streaming_equals_batch_bitwise() {
         let mut s = FeatureEngine::new(c.clone());
         let streamed = stream(&mut s, &events);
         let mut bt = FeatureEngine::new(c.clone());
-        let cols = Cols::new(&events);
+        let cols = columns(&events);
         let out = bt.process(&cols.view()).unwrap();
         assert_eq!(bits(&streamed), bits(&rows_of(&out)));
         assert_eq!(s.snapshot(), bt.snapshot());
@@ -719,7 +736,7 @@ fn streaming_equals_batch_bitwise() {
         let mut start = 0;
         for size in [1, 2, 3, 500, 7, 10_000, 20_000].iter().cycle() {
             let end = (start + size).min(events.len());
-            let cols = Cols::new(&events[start..end]);
+            let cols = columns(&events[start..end]);
             rows.extend(rows_of(&ch.process(&cols.view()).unwrap()));
             start = end;
             if start == events.len() {
@@ -837,7 +854,7 @@ fn process_into_reuses_output_and_matches_process() {
     let mut b = FeatureEngine::new(c);
     let mut out = FeatureColumns::default();
     for chunk in events.chunks(700) {
-        let cols = Cols::new(chunk);
+        let cols = columns(chunk);
         let fresh = a.process(&cols.view()).unwrap();
         b.process_into(&cols.view(), &mut out).unwrap();
         assert_eq!(bits(&rows_of(&fresh)), bits(&rows_of(&out)));
@@ -847,7 +864,7 @@ fn process_into_reuses_output_and_matches_process() {
     }
     // A rejected batch leaves the output and the engine as they were.
     let before = (out.clone(), b.snapshot());
-    let cols = Cols::new(&[t(1, 0, 100.0, 1.0, 1)]);
+    let cols = columns(&[t(1, 0, 100.0, 1.0, 1)]);
     assert!(b.process_into(&cols.view(), &mut out).is_err());
     assert_eq!(bits(&rows_of(&out)), bits(&rows_of(&before.0)));
     assert_eq!(out.seq, before.0.seq);
