@@ -135,3 +135,25 @@ def test_a_lost_connection_raises(redis_server: RedisServer, redis_client: redis
             c.abort()
 
     asyncio.run(go())
+
+
+def test_a_server_that_stops_answering_times_out(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """``CLIENT PAUSE`` holds every client's commands: the connection gives up after its
+    reply timeout with an error that says so, instead of waiting for ever."""
+
+    async def go() -> None:
+        c = await RawRedis.open(redis_server.url, reply_timeout_s=0.3)
+        try:
+            redis_client.execute_command("CLIENT", "PAUSE", 3000, "ALL")
+            await c.send(encode_command("SET", "rr:paused", "1"), 1)
+            with pytest.raises(TimeoutError, match=r"no reply from redis for 0.3 s \(1 commands"):
+                await c.drain()
+        finally:
+            redis_client.execute_command("CLIENT", "UNPAUSE")
+            c.abort()
+
+    asyncio.run(go())
+    with pytest.raises(ValueError, match="reply_timeout_s"):
+        RawRedis(None, reply_timeout_s=0)  # type: ignore[arg-type]

@@ -34,6 +34,9 @@ from redis.connection import parse_url
 #: enough that Redis's reply buffer for the connection stays far below any client limit.
 MAX_COMMANDS = 20_000
 MAX_BYTES = 16 << 20
+#: Longest wait for a reply (or for the socket to take more) before the connection is
+#: given up: a stuck or paused server must end a replay with an error, not hang it.
+REPLY_TIMEOUT_S = 60.0
 
 
 class RawRedisError(Exception):
@@ -122,12 +125,14 @@ class RawRedis:
         *,
         max_commands: int = MAX_COMMANDS,
         max_bytes: int = MAX_BYTES,
+        reply_timeout_s: float = REPLY_TIMEOUT_S,
     ) -> None:
-        if max_commands <= 0 or max_bytes <= 0:
-            raise ValueError("max_commands and max_bytes must be positive")
+        if max_commands <= 0 or max_bytes <= 0 or not reply_timeout_s > 0:
+            raise ValueError("max_commands, max_bytes and reply_timeout_s must be positive")
         self._p = protocol
         self._max_commands = max_commands
         self._max_bytes = max_bytes
+        self._reply_timeout_s = reply_timeout_s
         self.sent = 0  # commands written
         # per write still unanswered: (reply count that completes it, its bytes)
         self._chunks: deque[tuple[int, int]] = deque()
@@ -142,6 +147,7 @@ class RawRedis:
         max_commands: int = MAX_COMMANDS,
         max_bytes: int = MAX_BYTES,
         timeout: float = 10.0,
+        reply_timeout_s: float = REPLY_TIMEOUT_S,
     ) -> RawRedis:
         """Connect to ``url``, authenticate and select its database."""
         opts = parse_url(url)  # type: ignore[no-untyped-call]
@@ -160,7 +166,12 @@ class RawRedis:
                 await loop.create_connection(factory, host, int(opts.get("port") or 6379), ssl=tls)
 
         await asyncio.wait_for(connect(), timeout)
-        conn = cls(protocol, max_commands=max_commands, max_bytes=max_bytes)
+        conn = cls(
+            protocol,
+            max_commands=max_commands,
+            max_bytes=max_bytes,
+            reply_timeout_s=reply_timeout_s,
+        )
         try:
             password = opts.get("password")
             if password is not None:
@@ -271,7 +282,14 @@ class RawRedis:
         # no await between the caller's check and the clear: nothing can be missed
         wake = self._p.wake
         wake.clear()
-        await wake.wait()
+        try:
+            await asyncio.wait_for(wake.wait(), self._reply_timeout_s)
+        except TimeoutError:
+            self.abort()  # the replies still due would be misattributed on reuse
+            raise TimeoutError(
+                f"no reply from redis for {self._reply_timeout_s:g} s "
+                f"({self.in_flight} commands in flight)"
+            ) from None
 
     def _check(self) -> None:
         exc = self._p.exc
