@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 #: subcommand name -> (module, one-line help). Modules are imported only when listed here.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "live": ("cif.live.cli", "ingest Binance (or the simulator) into Redis and DuckDB"),
+    "live": ("cif.live.cli", "run the live stack: ingest, features, forecasts and the API"),
     "import": ("cif.store.importer", "load capture files into DuckDB"),
     "sim": ("cif.sim.cli", "run the Binance-compatible exchange simulator"),
     "train": ("cif.forecast.train", "fit a forecast model on stored history (walk-forward)"),
