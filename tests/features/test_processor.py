@@ -620,3 +620,36 @@ def test_two_processes_split_symbols_and_fail_over(
         assert eth_only.stop() == 0
     assert_stream_equals(redis_client, "btcusdt", btc_expected)
     assert_stream_equals(redis_client, "ethusdt", eth_expected)
+
+
+def test_a_large_engine_state_is_checkpointed_less_often(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """The checkpoint interval stretches so that at most ``checkpoint_bytes_per_s`` of
+    engine state is written per second (a one-minute window at high rates is megabytes);
+    small states keep ``checkpoint_interval_s``."""
+
+    async def go() -> None:
+        proc = FeatureProcessor(_config(redis_server.url, checkpoint_bytes_per_s=1000.0))
+        lease = Lease(proc.client, lease_key("btcusdt"), proc.owner, 5.0)
+        assert await lease.acquire()
+        session = _Session(proc, "btcusdt", lease)
+        session.engine = FeatureEngine()
+        await session._ensure_groups()
+        assert session.checkpoint_interval() == 0.2  # nothing written yet
+        for i in range(2000):  # a minute-window state of a few tens of kB
+            session.engine.push_trade(i + 1, 1_000 + i, 0, 100.0 + i % 7, 1.0, 1 - 2 * (i % 2))
+        session.dirty = True
+        await session._checkpoint()
+        size = len(await proc.client.get(state_key("btcusdt")))  # type: ignore[arg-type]
+        assert size == session.snapshot_bytes > 10_000
+        assert session.checkpoint_interval() == pytest.approx(size / 1000.0)
+        session.dirty = True
+        t0 = session.last_checkpoint
+        assert not session._checkpoint_due(t0 + 1.0)  # past checkpoint_interval_s
+        assert session._checkpoint_due(t0 + size / 1000.0 + 0.01)
+        session.since_checkpoint = proc.config.checkpoint_events  # the event bound still holds
+        assert session._checkpoint_due(t0)
+        await proc.client.aclose()
+
+    asyncio.run(go())

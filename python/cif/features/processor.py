@@ -156,6 +156,10 @@ class ProcessorConfig:
     checkpoint_interval_s: float = 1.0
     #: ... or as soon as this many events were processed since the last checkpoint
     checkpoint_events: int = 100_000
+    #: checkpoint bytes written per second and symbol at most: a state larger than this
+    #: many bytes per ``checkpoint_interval_s`` is checkpointed less often (see
+    #: ``_Session._checkpoint_due``)
+    checkpoint_bytes_per_s: float = 1_000_000.0
     lease_ttl_s: float = 10.0
     #: consumer name in the group (default: the owner id, ``host:pid:random``)
     consumer: str | None = None
@@ -180,7 +184,12 @@ class ProcessorConfig:
         """``ValueError`` naming the first inconsistent setting."""
         if not self.symbols:
             raise ValueError("no symbols to process")
-        for name in ("checkpoint_interval_s", "lease_ttl_s", "stats_interval_s"):
+        for name in (
+            "checkpoint_interval_s",
+            "checkpoint_bytes_per_s",
+            "lease_ttl_s",
+            "stats_interval_s",
+        ):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be > 0, got {value}")
@@ -313,6 +322,8 @@ class _Session(SymbolSession[SymbolStats]):
         self.since_checkpoint = 0
         self.dirty = False
         self.last_checkpoint = time.monotonic()
+        #: size of the last checkpoint's engine snapshot (paces the next one)
+        self.snapshot_bytes = 0
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -572,6 +583,7 @@ class _Session(SymbolSession[SymbolStats]):
         """Snapshot the engine and ack everything processed so far, in one fenced call."""
         assert self.engine is not None
         snapshot = self.engine.snapshot()
+        self.snapshot_bytes = len(snapshot)
         await self.fence.eval(
             _CHECKPOINT_LUA,
             [self.state, self.trades, self.book, self.digest_key],
@@ -589,11 +601,24 @@ class _Session(SymbolSession[SymbolStats]):
         self.last_checkpoint = time.monotonic()
         self.stats.checkpoints += 1
 
+    def checkpoint_interval(self) -> float:
+        """Seconds between checkpoints: ``checkpoint_interval_s``, longer for a large state.
+
+        The engine state holds every event of the longest time window (a minute at
+        thousands of events/s is megabytes). Writing it every second would make the
+        checkpoint the biggest load on Redis (and its append-only file) and stall every
+        other client of the server while the script copies it; bounding the bytes per
+        second instead costs only a longer re-processing after a crash (milliseconds of
+        engine time) and more unacked entries in between.
+        """
+        cfg = self.cfg
+        return max(cfg.checkpoint_interval_s, self.snapshot_bytes / cfg.checkpoint_bytes_per_s)
+
     def _checkpoint_due(self, now: float) -> bool:
         if self.since_checkpoint >= self.cfg.checkpoint_events:
             return True
         has_work = self.dirty or self.ack_trades or self.ack_book
-        return bool(has_work) and now - self.last_checkpoint >= self.cfg.checkpoint_interval_s
+        return bool(has_work) and now - self.last_checkpoint >= self.checkpoint_interval()
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -28,9 +28,9 @@ Every flag has a ``CIF_*`` environment variable as its default (flag wins), e.g.
 ``CIF_SYMBOLS=btcusdt,ethusdt``, ``CIF_EXCHANGE_URL``, ``CIF_REST_URL``, ``CIF_REDIS_URL``,
 ``CIF_DB``, ``CIF_HISTORY_DIR``, ``CIF_COMPONENTS``, ``CIF_FEATURE_WINDOWS``,
 ``CIF_DEPTH_LEVELS``, ``CIF_EWMA_HALF_LIFE``, ``CIF_EMIT_ON_BOOK``,
-``CIF_CHECKPOINT_INTERVAL_S``, ``CIF_CHECKPOINT_EVENTS``, ``CIF_LEASE_TTL_S``,
-``CIF_CONSUMER``, ``CIF_MODEL``, ``CIF_EVAL_INTERVAL_S``, ``CIF_API_HOST``, ``CIF_API_PORT``,
-``CIF_EMBEDDED_REDIS_PORT``. Stops cleanly on SIGINT/SIGTERM (flushing DuckDB and Redis,
+``CIF_CHECKPOINT_INTERVAL_S``, ``CIF_CHECKPOINT_EVENTS``, ``CIF_CHECKPOINT_MB_PER_S``,
+``CIF_LEASE_TTL_S``, ``CIF_CONSUMER``, ``CIF_MODEL``, ``CIF_EVAL_INTERVAL_S``,
+``CIF_API_HOST``, ``CIF_API_PORT``, ``CIF_EMBEDDED_REDIS_PORT``. Stops cleanly on SIGINT/SIGTERM (flushing DuckDB and Redis,
 checkpointing the features and forecasts, releasing their leases, closing the API; then the
 embedded Redis, if any); ``--duration`` stops it after that many seconds (demos and
 measurements). A component that fails stops the others.
@@ -202,6 +202,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also checkpoint after this many events (default 100000)",
     )
     feat.add_argument(
+        "--checkpoint-mb-per-s",
+        type=positive,
+        default=float(env("CHECKPOINT_MB_PER_S", "1")),
+        help="checkpoint megabytes per second and symbol at most: a larger engine state "
+        "(long windows at high rates) is checkpointed less often (default 1)",
+    )
+    feat.add_argument(
         "--lease-ttl",
         type=positive,
         default=float(env("LEASE_TTL_S", "10")),
@@ -354,6 +361,7 @@ def build_processor_config(args: argparse.Namespace) -> ProcessorConfig:
         emit_on_book=args.emit_on_book,
         checkpoint_interval_s=args.checkpoint_interval,
         checkpoint_events=args.checkpoint_events,
+        checkpoint_bytes_per_s=args.checkpoint_mb_per_s * 1e6,
         lease_ttl_s=args.lease_ttl,
         consumer=consumer,
         stats_interval_s=args.stats_interval,
