@@ -30,10 +30,11 @@ Every flag has a ``CIF_*`` environment variable as its default (flag wins), e.g.
 ``CIF_DEPTH_LEVELS``, ``CIF_EWMA_HALF_LIFE``, ``CIF_EMIT_ON_BOOK``,
 ``CIF_CHECKPOINT_INTERVAL_S``, ``CIF_CHECKPOINT_EVENTS``, ``CIF_CHECKPOINT_MB_PER_S``,
 ``CIF_LEASE_TTL_S``, ``CIF_CONSUMER``, ``CIF_MODEL``, ``CIF_EVAL_INTERVAL_S``,
-``CIF_API_HOST``, ``CIF_API_PORT``, ``CIF_EMBEDDED_REDIS_PORT``. Stops cleanly on SIGINT/SIGTERM (flushing DuckDB and Redis,
-checkpointing the features and forecasts, releasing their leases, closing the API; then the
-embedded Redis, if any); ``--duration`` stops it after that many seconds (demos and
-measurements). A component that fails stops the others.
+``CIF_API_HOST``, ``CIF_API_PORT``, ``CIF_EMBEDDED_REDIS_PORT``. Stops cleanly on
+SIGINT/SIGTERM (flushing DuckDB and Redis, checkpointing the features and forecasts,
+releasing their leases, closing the API; then the embedded Redis, if any); ``--duration``
+stops it after that many seconds (demos and measurements). A component that fails stops
+the others.
 
 ``--processes split`` (``CIF_PROCESSES``) runs ingest, features and forecast+api as child
 processes of this one, in parallel on several cores (:mod:`cif.live.supervisor`).
