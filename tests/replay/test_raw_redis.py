@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from cif.replay.raw_redis import RawRedis, RawRedisError, encode_command
+from cif.bus.stream_writer import pack_command
+from cif.replay.raw_redis import RawRedis, RawRedisError
 
 if TYPE_CHECKING:
     from conftest import RedisServer
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_pipelined_commands_stay_within_the_bounds(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
-    one = encode_command("RPUSH", "rr:list", "x")
+    one = pack_command("RPUSH", "rr:list", "x")
 
     async def go() -> tuple[int, int, int]:
         peak = 0
@@ -53,7 +54,7 @@ def test_error_replies_reach_on_error_and_call_raises(
     async def go() -> None:
         async with await RawRedis.open(redis_server.url, on_error=errors.append) as c:
             assert await c.call("PING") == b"PONG"
-            payload = encode_command("XADD", "rr:string", "1-0", "f", "v") + encode_command(
+            payload = pack_command("XADD", "rr:string", "1-0", "f", "v") + pack_command(
                 "XADD", "rr:stream", "1-0", "f", "v"
             )
             await c.send(payload, 2)
@@ -77,7 +78,7 @@ def test_auth_and_db_from_the_url(redis_server: RedisServer, redis_client: redis
         async def go(url: str) -> None:
             async with await RawRedis.open(url) as c:
                 assert await c.call("ACL", "WHOAMI") == b"rr_user"
-                await c.send(encode_command("SET", "rr:where", "db5"), 1)
+                await c.send(pack_command("SET", "rr:where", "db5"), 1)
 
         asyncio.run(go(f"redis://rr_user:s3cret@{base}/5"))
         assert redis_client.get("rr:where") is None  # not db 0
@@ -125,7 +126,7 @@ def test_a_lost_connection_raises(redis_server: RedisServer, redis_client: redis
 
             async def ping_until_it_fails() -> None:
                 for _ in range(100):
-                    await c.send(encode_command("PING"), 1)
+                    await c.send(pack_command("PING"), 1)
                     await c.drain()
                     await asyncio.sleep(0.01)
 
@@ -147,7 +148,7 @@ def test_a_server_that_stops_answering_times_out(
         c = await RawRedis.open(redis_server.url, reply_timeout_s=0.3)
         try:
             redis_client.execute_command("CLIENT", "PAUSE", 3000, "ALL")
-            await c.send(encode_command("SET", "rr:paused", "1"), 1)
+            await c.send(pack_command("SET", "rr:paused", "1"), 1)
             with pytest.raises(TimeoutError, match=r"no reply from redis for 0.3 s \(1 commands"):
                 await c.drain()
         finally:

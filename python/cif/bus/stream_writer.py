@@ -285,9 +285,15 @@ def bulk(data: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-def pack_command(*args: bytes) -> bytes:
-    """One command as a RESP array of bulk strings, for :func:`round_trip`."""
-    return b"".join([b"*%d\r\n" % len(args), *(bulk(a) for a in args)])
+def pack_command(*args: bytes | str | int) -> bytes:
+    """One command as a RESP array of bulk strings (``str`` and ``int`` arguments as their
+    text), for :func:`round_trip` or any pipelined writer."""
+    return b"".join(
+        [
+            b"*%d\r\n" % len(args),
+            *(bulk(a if isinstance(a, bytes) else str(a).encode()) for a in args),
+        ]
+    )
 
 
 _EVAL_HEAD = bulk(b"EVAL") + bulk(XADD_BATCH_LUA)

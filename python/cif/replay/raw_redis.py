@@ -30,6 +30,8 @@ from typing import Any
 import hiredis
 from redis.connection import parse_url
 
+from cif.bus.stream_writer import pack_command
+
 #: Default in-flight bounds: enough to keep Redis busy between two reads of ours, small
 #: enough that Redis's reply buffer for the connection stays far below any client limit.
 MAX_COMMANDS = 20_000
@@ -41,15 +43,6 @@ REPLY_TIMEOUT_S = 60.0
 
 class RawRedisError(Exception):
     """Redis answered a handshake or :meth:`RawRedis.call` with an error."""
-
-
-def encode_command(*args: bytes | str | int) -> bytes:
-    """One command as a RESP array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for a in args:
-        data = a if isinstance(a, bytes) else str(a).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
 
 
 class _Protocol(asyncio.Protocol):
@@ -207,7 +200,7 @@ class RawRedis:
         p = self._p
         p.captured = []
         try:
-            await self.send(encode_command(*args), 1)
+            await self.send(pack_command(*args), 1)
             await self.drain()
             (reply,) = p.captured
         finally:
