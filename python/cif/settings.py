@@ -48,3 +48,30 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def add_symbols_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--symbols`` (``CIF_SYMBOLS``, default btcusdt), as every stage reads it."""
+    parser.add_argument(
+        "--symbols",
+        default=env("SYMBOLS", "btcusdt"),
+        help="comma-separated symbols (default: $CIF_SYMBOLS or btcusdt)",
+    )
+
+
+def add_listen_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, prefix: str = ""
+) -> None:
+    """The API's ``--<prefix>host`` and ``--<prefix>port`` (``CIF_API_HOST``/``CIF_API_PORT``,
+    default 127.0.0.1:8000): ``cif api`` has them bare, ``cif live`` as ``--api-*``."""
+    parser.add_argument(
+        f"--{prefix}host",
+        default=env("API_HOST", "127.0.0.1"),
+        help="address the API listens on (default: $CIF_API_HOST or 127.0.0.1)",
+    )
+    parser.add_argument(
+        f"--{prefix}port",
+        type=port,
+        default=env("API_PORT", "8000"),
+        help="API port, 0 = any free port (default: $CIF_API_PORT or 8000)",
+    )

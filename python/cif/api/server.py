@@ -26,23 +26,20 @@ import uvicorn
 from cif.api.app import ApiConfig, Scorer, create_app
 from cif.forecast.models import default_model, load_model
 from cif.ingest.endpoints import normalize_symbols
-from cif.settings import env, port, positive, positive_int, redact_url
+from cif.settings import (
+    add_listen_arguments,
+    add_symbols_argument,
+    env,
+    positive,
+    positive_int,
+    redact_url,
+)
 
 log = logging.getLogger("cif.api")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--host",
-        default=env("API_HOST", "127.0.0.1"),
-        help="address to listen on (default: $CIF_API_HOST or 127.0.0.1)",
-    )
-    parser.add_argument(
-        "--port",
-        type=port,
-        default=env("API_PORT", "8000"),
-        help="port to listen on, 0 = any free port (default: $CIF_API_PORT or 8000)",
-    )
+    add_listen_arguments(parser)
     parser.add_argument(
         "--redis-url",
         default=env("REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -58,11 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sealed history segments for trades Redis no longer has (default: "
         "$CIF_HISTORY_DIR; none: Redis only)",
     )
-    parser.add_argument(
-        "--symbols",
-        default=env("SYMBOLS", "btcusdt"),
-        help="comma-separated symbols (default: $CIF_SYMBOLS or btcusdt)",
-    )
+    add_symbols_argument(parser)
     parser.add_argument(
         "--model",
         type=Path,

@@ -60,7 +60,7 @@ from cif.ingest.endpoints import (
 )
 from cif.ingest.gateway import Gateway, GatewayConfig
 from cif.live.supervisor import split_groups, supervise
-from cif.settings import env, port, positive, redact_url
+from cif.settings import add_listen_arguments, add_symbols_argument, env, port, positive, redact_url
 
 if TYPE_CHECKING:
     from cif.api.app import ApiConfig
@@ -76,11 +76,7 @@ COMPONENTS = ("ingest", "features", "forecast", "api")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("exchange")
-    src.add_argument(
-        "--symbols",
-        default=env("SYMBOLS", "btcusdt"),
-        help="comma-separated symbols (default: $CIF_SYMBOLS or btcusdt)",
-    )
+    add_symbols_argument(src)
     src.add_argument(
         "--exchange-url",
         default=env("EXCHANGE_URL", DEFAULT_WS_URL),
@@ -241,18 +237,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=int(env("EVAL_WINDOW", str(DEFAULT_WINDOW))),
         help=f"forecasts in the rolling evaluation (default {DEFAULT_WINDOW})",
     )
-    api = parser.add_argument_group("api")
-    api.add_argument(
-        "--api-host",
-        default=env("API_HOST", "127.0.0.1"),
-        help="address the API listens on (default: $CIF_API_HOST or 127.0.0.1)",
-    )
-    api.add_argument(
-        "--api-port",
-        type=port,
-        default=env("API_PORT", "8000"),
-        help="API port, 0 = any free port (default: $CIF_API_PORT or 8000)",
-    )
+    add_listen_arguments(parser.add_argument_group("api"), prefix="api-")
     parser.add_argument(
         "--processes",
         choices=("one", "split"),
