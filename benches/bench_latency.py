@@ -14,7 +14,10 @@ arrived. Everything runs on this machine, so both ends read the same clock. Repo
 rate: forecasts received and per second, p50/p95/p99/max latency (ms), p50 of the first and
 last quarter of the window (a growing latency means the stack falls behind), the ticks/s the
 simulator sent, and the CPU % of the ``cif live`` process(es), the embedded Redis not
-counted. ``--processes split`` measures ``cif live --processes split``: ingest, features and
+counted. A second line splits the latency into stages by the forecast's own timestamps:
+tick received → forecast published (``published_ns``: gateway, feature processor and
+forecaster), published → sent by the API (``sent_ns``), sent → received by the client.
+``--processes split`` measures ``cif live --processes split``: ingest, features and
 forecast+api as three child processes of the command.
 
 ``--rate`` (and ``--rates`` here) counts synthetic *trades* per second, all symbols. The
@@ -113,7 +116,8 @@ async def _measure(
     sim: SimProcess,
     pids: list[int],
 ) -> dict[str, Any]:
-    lat_ns: list[int] = []
+    # per forecast: (client receive, tick received, forecast published, API sent), ns
+    times: list[tuple[int, int, int, int]] = []
     note = ""
     async with connect(f"ws://127.0.0.1:{api_port}/ws", max_size=None) as ws:
         await ws.send(
@@ -143,7 +147,8 @@ async def _measure(
                         continue
                     recording = True
                     sent0, cpu0, t0 = _sent(sim), sum(map(_cpu_s, pids)), loop.time()
-                lat_ns.append(received - int(msg["data"]["recv_ts_ns"]))
+                d = msg["data"]
+                times.append((received, d["recv_ts_ns"], d["published_ns"], d["sent_ns"]))
         except ConnectionClosed as exc:
             note = f"closed by the server: {exc}"
         t1 = loop.time()
@@ -151,13 +156,21 @@ async def _measure(
             return {"n": 0, "note": note or "no forecast after the warm-up"}
         sent1, cpu1 = _sent(sim), sum(map(_cpu_s, pids))
     dt = t1 - t0
+    lat_ns = [r - tick for r, tick, _, _ in times]
     ms = sorted(v / 1e6 for v in lat_ns)
     q = max(1, len(lat_ns) // 4)
 
-    def pct(p: float) -> float:
-        return ms[min(len(ms) - 1, int(p / 100 * len(ms)))]
+    def pct(p: float, values: list[float] = ms) -> float:
+        return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
+    stages = {
+        "tick->published": sorted((pub - tick) / 1e6 for _, tick, pub, _ in times),
+        "published->sent": sorted((sent - pub) / 1e6 for _, _, pub, sent in times),
+        "sent->received": sorted((r - sent) / 1e6 for r, _, _, sent in times),
+    }
     return {
+        "times": times,
+        "stages": {name: (pct(50, v), pct(99, v)) for name, v in stages.items()},
         "n": len(ms),
         "per_s": len(ms) / dt,
         "ticks_per_s": (sent1 - sent0) / dt,
@@ -182,6 +195,13 @@ def main() -> int:
         "--redis-url", default=None, help="Redis to use (default: cif live's embedded one)"
     )
     ap.add_argument("--log-dir", type=Path, default=None, help="keep cif live's log here")
+    ap.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="write each forecast's [client receive, tick received, published, sent] ns "
+        "as JSON to DUMP-<rate>.json",
+    )
     ap.add_argument(
         "--processes",
         choices=("one", "split"),
@@ -250,6 +270,14 @@ def main() -> int:
             f"{r['cpu_pct']:>5.0f}  {r['note']}",
             flush=True,
         )
+        print(
+            "        stages p50/p99 ms: "
+            + ", ".join(f"{k} {p50:.1f}/{p99:.1f}" for k, (p50, p99) in r["stages"].items()),
+            flush=True,
+        )
+        if args.dump is not None:
+            path = args.dump.with_name(f"{args.dump.stem}-{rate}{args.dump.suffix}")
+            path.write_text(json.dumps(r["times"]))
     return 0
 
 

@@ -62,8 +62,9 @@ def add_symbols_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 def add_listen_arguments(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup, prefix: str = ""
 ) -> None:
-    """The API's ``--<prefix>host`` and ``--<prefix>port`` (``CIF_API_HOST``/``CIF_API_PORT``,
-    default 127.0.0.1:8000): ``cif api`` has them bare, ``cif live`` as ``--api-*``."""
+    """The API's ``--<prefix>host``, ``--<prefix>port`` (``CIF_API_HOST``/``CIF_API_PORT``,
+    default 127.0.0.1:8000) and ``--<prefix>ws-compression`` (``CIF_WS_COMPRESSION``, default
+    off): ``cif api`` has them bare, ``cif live`` as ``--api-*``."""
     parser.add_argument(
         f"--{prefix}host",
         default=env("API_HOST", "127.0.0.1"),
@@ -74,4 +75,12 @@ def add_listen_arguments(
         type=port,
         default=env("API_PORT", "8000"),
         help="API port, 0 = any free port (default: $CIF_API_PORT or 8000)",
+    )
+    parser.add_argument(
+        f"--{prefix}ws-compression",
+        choices=("off", "deflate"),
+        default=env("WS_COMPRESSION", "off"),
+        help="offer permessage-deflate on the WebSocket (default: $CIF_WS_COMPRESSION or off: "
+        "the pushed messages are small, so compressing each one costs both ends more CPU "
+        "and latency than it saves bandwidth on a local or fast link)",
     )

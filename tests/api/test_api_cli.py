@@ -19,7 +19,7 @@ import pytest
 import redis
 from test_api_kit import GUARD_S, add_forecasts
 
-from cif.api.server import add_arguments, redact_url
+from cif.api.server import add_arguments, build_config, redact_url
 from cif.forecast.models import default_model
 
 if TYPE_CHECKING:
@@ -126,10 +126,22 @@ def test_defaults_bind_loopback_and_follow_the_environment(
         add_arguments(parser)
         return parser.parse_args(list(argv))
 
-    for name in ("API_HOST", "API_PORT", "HISTORY_DIR", "MODEL", "SYMBOLS", "NAMESPACE"):
+    for name in (
+        "API_HOST",
+        "API_PORT",
+        "HISTORY_DIR",
+        "MODEL",
+        "SYMBOLS",
+        "NAMESPACE",
+        "WS_COMPRESSION",
+    ):
         monkeypatch.delenv(f"CIF_{name}", raising=False)
     args = parse()
     assert (args.host, args.port, args.history_dir, args.model) == ("127.0.0.1", 8000, None, None)
+    assert build_config(args).ws_compression is False
+    assert build_config(parse("--ws-compression", "deflate")).ws_compression is True
+    monkeypatch.setenv("CIF_WS_COMPRESSION", "deflate")
+    assert build_config(parse()).ws_compression is True
     monkeypatch.setenv("CIF_API_HOST", "0.0.0.0")
     monkeypatch.setenv("CIF_API_PORT", "9123")
     monkeypatch.setenv("CIF_HISTORY_DIR", "/data/history")

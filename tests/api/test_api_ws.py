@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -342,3 +343,24 @@ async def _ws_stats_or_none(api: ApiServer) -> dict[str, Any] | None:
         assert body["websocket"]["streams_tailed"] == 0
         return None
     return dict(resp.json()["websocket"])
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_compression_is_offered_only_when_configured(
+    redis_server: RedisServer, enabled: bool
+) -> None:
+    """Off by default (small messages: deflating each costs both ends more than it saves);
+    ``ws_compression`` turns permessage-deflate on for clients that ask for it."""
+    config = replace(base_config(redis_server.url), ws_compression=enabled)
+
+    async def scenario(api: ApiServer) -> None:
+        # The client asks for permessage-deflate (websockets' default).
+        async with connect(api.ws_url, proxy=None, open_timeout=GUARD_S) as ws:
+            assert ws.response is not None
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert ("permessage-deflate" in extensions) is enabled
+            reply = await _subscribe(ws, ["btcusdt"])
+            assert reply["op"] == "subscribed"
+
+    with running_api(config) as api:
+        asyncio.run(scenario(api))

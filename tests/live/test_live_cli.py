@@ -222,3 +222,15 @@ def test_default_components_run_together_on_the_given_redis(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "identical: features 9757 rows" in verify.stdout + verify.stderr
     assert "forecasts identical" in verify.stdout + verify.stderr
+
+
+def test_a_bad_gc_setting_exits_2_before_starting_anything() -> None:
+    done = _live(
+        "--components",
+        "features",
+        "--redis-url",
+        "redis://127.0.0.1:1/0",
+        env={"CIF_GC_THRESHOLDS": "700,10"},
+    )
+    assert done.returncode == 2
+    assert "cannot start: CIF_GC_THRESHOLDS must be three non-negative integers" in done.stderr

@@ -177,6 +177,11 @@ def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
         client = redis.Redis(host="127.0.0.1", port=redis_port)
         assert client.xlen("features:{btcusdt}") > 0
         assert client.xlen("forecasts:{btcusdt}") > 0
+        # Persistent, without a compaction fork every few seconds.
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        assert client.config_get("auto-aof-rewrite-min-size") == {
+            "auto-aof-rewrite-min-size": str(1 << 30)
+        }
         client.close()
 
         proc.send_signal(signal.SIGTERM)
@@ -186,6 +191,8 @@ def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
     assert "feature processor stopped" in text
     assert "forecaster stopped" in text
     assert "API stopped" in text
+    assert "garbage collector: " in text
+    assert "thresholds 50000,20,100" in text
     assert f"embedded Redis stopped (pid {redis_pid}, exit code 0)" in text
     assert not _alive(redis_pid)
     assert (data / "redis").is_dir()

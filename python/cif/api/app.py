@@ -109,6 +109,8 @@ class ApiConfig:
     ws_read_count: int = 100
     #: how long closing a dropped client may wait for it to take the close frame
     ws_close_timeout_s: float = 5.0
+    #: offer permessage-deflate to WebSocket clients (off: small messages, CPU and latency)
+    ws_compression: bool = False
     #: Redis socket timeout for REST reads, s
     redis_timeout_s: float = 5.0
     access_log: bool = False

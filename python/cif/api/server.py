@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import uvicorn
 
+from cif import gc_policy
 from cif.api.app import ApiConfig, Scorer, create_app
 from cif.forecast.models import default_model, load_model
 from cif.ingest.endpoints import normalize_symbols
@@ -94,6 +96,7 @@ def build_config(args: argparse.Namespace) -> ApiConfig:
         port=int(args.port),
         scorer=load_scorer(args.model),
         ws_queue_size=args.ws_queue_size,
+        ws_compression=args.ws_compression == "deflate",
         access_log=args.access_log,
     )
 
@@ -160,6 +163,7 @@ async def serve(
         access_log=config.access_log,
         lifespan="on",
         ws="websockets-sansio",
+        ws_per_message_deflate=config.ws_compression,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
@@ -197,6 +201,10 @@ async def serve(
     log.info("API stopped")
 
 
+def _tune_gc(_port: int) -> None:
+    gc_policy.tune_for_latency()  # startup is done once the server listens
+
+
 async def _main(config: ApiConfig, duration: float | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -206,7 +214,7 @@ async def _main(config: ApiConfig, duration: float | None) -> int:
     if duration is not None:
         loop.call_later(duration, stop.set)
     try:
-        await serve(config, stop)
+        await serve(config, stop, on_started=_tune_gc)
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         return 2
@@ -219,6 +227,7 @@ async def _main(config: ApiConfig, duration: float | None) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
+        gc_policy.thresholds_from_env(os.environ.get(gc_policy.ENV))
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         return 2

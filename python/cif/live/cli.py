@@ -46,12 +46,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cif import gc_policy
 from cif.ingest.endpoints import (
     DEFAULT_REST_URL,
     DEFAULT_WS_URL,
@@ -407,6 +409,7 @@ def build_api_config(args: argparse.Namespace) -> ApiConfig:
         host=args.api_host,
         port=int(args.api_port),
         scorer=scorer,
+        ws_compression=args.api_ws_compression == "deflate",
     )
 
 
@@ -482,6 +485,7 @@ async def _main(plan: Plan, duration: float | None) -> int:
         from cif.api.server import serve
 
         runs["api"] = serve(plan.api, stop)
+    gc_policy.tune_for_latency()  # startup (imports included) is done
     tasks = {name: asyncio.create_task(coro, name=f"cif {name}") for name, coro in runs.items()}
     for task in tasks.values():
         # One component ending (a failure: they only return once stopped) stops them all.
@@ -523,6 +527,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         plan = build_plan(args)
+        gc_policy.thresholds_from_env(os.environ.get(gc_policy.ENV))
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         return 2
