@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -203,21 +203,38 @@ class _Sum:
         self.c = 0.0
 
     def add(self, x: float) -> None:
-        t = self.s + x
-        if abs(self.s) >= abs(x):
-            self.c += (self.s - t) + x
-        else:
-            self.c += (x - t) + self.s
-        self.s = t
+        self.add_all((x,))
+
+    def add_all(self, xs: Iterable[float]) -> None:
+        """:meth:`add` of each value in turn (the same operations), with the sum in locals."""
+        s, c = self.s, self.c
+        for x in xs:
+            t = s + x
+            # abs(s) >= abs(x), without two calls (the same answer, NaN included: False)
+            if (s if s >= 0.0 else -s) >= (x if x >= 0.0 else -x):
+                c += (s - t) + x
+            else:
+                c += (x - t) + s
+            s = t
+        self.s, self.c = s, c
 
     @property
     def value(self) -> float:
         return self.s + self.c
 
 
+#: per number of classes K, per outcome class c: the outcome as a one-hot row
+_ONE_HOT: Final = {
+    k: tuple(tuple(1.0 if i == c else 0.0 for i in range(k)) for c in range(k)) for k in (2, 3)
+}
+
+
 class _Track:
     """The metrics of one predictor (the model or the base rate): cumulative sums and
-    histograms, and a rolling window of the last ``window`` scored forecasts."""
+    histograms, and a rolling window of the last ``window`` scored forecasts.
+
+    Its attributes are pickled as they are into the forecaster's checkpoint (and restored
+    from existing ones): renaming or adding one changes the checkpoint format."""
 
     def __init__(self, window: int) -> None:
         self.window = window
@@ -237,47 +254,92 @@ class _Track:
         self.r_ll = _Sum()
         self._removals = 0
 
-    def add(self, probs: Sequence[float], c: int, up: int) -> None:
-        top = max(probs)
-        n_top = sum(1 for q in probs if q == top)
-        credit = 1.0 / n_top if probs[c] == top else 0.0
-        brier = 0.0
-        for k, q in enumerate(probs):
-            d = q - (1.0 if k == c else 0.0)
-            brier += d * d
-        ll = -math.log(min(max(probs[c], P_MIN), 1.0))
-        pu = probs[up]
-        is_up = c == up
-        self.n += 1
-        self.credit.add(credit)
-        self.brier.add(brier)
-        self.ll.add(ll)
-        (self.hist_up if is_up else self.hist_not)[auc_bin(pu)] += 1
-        b = min(int(pu * CALIBRATION_BINS), CALIBRATION_BINS - 1)
-        self.cal_n[b] += 1
-        self.cal_p[b].add(pu)
-        self.cal_up[b] += int(is_up)
-        self.recent.append((credit, brier, ll, pu, is_up))
-        self.r_credit.add(credit)
-        self.r_brier.add(brier)
-        self.r_ll.add(ll)
-        if len(self.recent) > self.window:
-            old = self.recent.popleft()
-            self.r_credit.add(-old[0])
-            self.r_brier.add(-old[1])
-            self.r_ll.add(-old[2])
-            self._removals += 1
-            if self._removals > max(len(self.recent), 64):
-                self._recompute()
+    def add_batch(self, scored: Sequence[tuple[Sequence[float], int]], up: int) -> None:
+        """Score forecasts (probabilities in class order, the outcome's class), in order.
 
-    def _recompute(self) -> None:
-        """Rebuild the rolling sums from the window (bounded error, deterministic order)."""
-        self.r_credit, self.r_brier, self.r_ll = _Sum(), _Sum(), _Sum()
-        for credit, brier, ll, _pu, _up in self.recent:
-            self.r_credit.add(credit)
-            self.r_brier.add(brier)
-            self.r_ll.add(ll)
-        self._removals = 0
+        Each compensated sum is given the values it would get from scoring them one at a
+        time, in the same order, but collected first and added in one loop
+        (:meth:`_Sum.add_all`) rather than one method call per value: this runs for every
+        scored forecast of the live service."""
+        if not scored:
+            return
+        log = math.log
+        onehot = _ONE_HOT[len(scored[0][0])]
+        hist_up, hist_not = self.hist_up, self.hist_not
+        cal_n, cal_p, cal_up = self.cal_n, self.cal_p, self.cal_up
+        recent = self.recent
+        window = self.window
+        credits: list[float] = []
+        briers: list[float] = []
+        lls: list[float] = []
+        cal_values: list[list[float]] = [[] for _ in cal_p]  # per calibration bin
+        # What the rolling sums are given, in order: each new forecast's values, and the
+        # negated values of each one leaving the window.
+        r_credits: list[float] = []
+        r_briers: list[float] = []
+        r_lls: list[float] = []
+        restart = False  # the rolling sums are rebuilt from the window (see below)
+        removals = self._removals
+        for probs, c in scored:
+            top = max(probs)
+            p_c = probs[c]
+            # probs.count(top): the classes tied at the max (probabilities are never NaN)
+            credit = 1.0 / probs.count(top) if p_c == top else 0.0
+            brier = 0.0
+            for q, y in zip(probs, onehot[c], strict=True):  # y: 1 for the outcome, else 0
+                brier += (q - y) * (q - y)
+            # -log(clip(p_c, P_MIN, 1)), the clip skipped when it is a no-op (most rows)
+            ll = -log(p_c if P_MIN <= p_c <= 1.0 else min(max(p_c, P_MIN), 1.0))
+            pu = probs[up]
+            is_up = c == up
+            credits.append(credit)
+            briers.append(brier)
+            lls.append(ll)
+            # the bins of auc_bin() and calibration_table(): min(int(pu * bins), bins - 1)
+            h = int(pu * AUC_BINS)
+            if h >= AUC_BINS:
+                h = AUC_BINS - 1
+            b = int(pu * CALIBRATION_BINS)
+            if b >= CALIBRATION_BINS:
+                b = CALIBRATION_BINS - 1
+            cal_n[b] += 1
+            cal_values[b].append(pu)
+            if is_up:
+                hist_up[h] += 1
+                cal_up[b] += 1
+            else:
+                hist_not[h] += 1
+            recent.append((credit, brier, ll, pu, is_up))
+            r_credits.append(credit)
+            r_briers.append(brier)
+            r_lls.append(ll)
+            if len(recent) > window:
+                old = recent.popleft()
+                r_credits.append(-old[0])
+                r_briers.append(-old[1])
+                r_lls.append(-old[2])
+                removals += 1
+                if removals > max(len(recent), 64):
+                    # Rebuild the rolling sums from the window (bounded error, deterministic
+                    # order): whatever they were given so far no longer counts.
+                    restart = True
+                    r_credits = [r[0] for r in recent]
+                    r_briers = [r[1] for r in recent]
+                    r_lls = [r[2] for r in recent]
+                    removals = 0
+        self.n += len(scored)
+        self.credit.add_all(credits)
+        self.brier.add_all(briers)
+        self.ll.add_all(lls)
+        for total, values in zip(cal_p, cal_values, strict=True):
+            if values:
+                total.add_all(values)
+        if restart:
+            self.r_credit, self.r_brier, self.r_ll = _Sum(), _Sum(), _Sum()
+        self.r_credit.add_all(r_credits)
+        self.r_brier.add_all(r_briers)
+        self.r_ll.add_all(r_lls)
+        self._removals = removals
 
     def cumulative(self) -> dict[str, Any]:
         n = self.n
@@ -318,11 +380,22 @@ class _Track:
         ]
 
 
+def _smoothed(down: int, flat: int, up: int, binary: bool) -> tuple[float, ...]:
+    """The base rate's probabilities given the outcome counts (module doc: add-one
+    smoothed; a binary model ignores flat outcomes)."""
+    if binary:
+        total = down + up + 2.0
+        return ((down + 1.0) / total, (up + 1.0) / total)
+    total = down + flat + up + 3.0
+    return ((down + 1.0) / total, (flat + 1.0) / total, (up + 1.0) / total)
+
+
 class Evaluator:
     """Live evaluation of one model's forecasts for one symbol.
 
     Feed every feature row in order with :meth:`observe` (its event time, its mid and, when
-    a forecast was made for it, the forecast's probabilities in ``classes`` order). A
+    a forecast was made for it, the forecast's probabilities in ``classes`` order), or
+    batches of rows with :meth:`observe_batch` (the same result, for less overhead). A
     forecast is scored as soon as the label function settles its row, so all timing is
     event time and the result is a pure function of the inputs (replay gives the same
     numbers). Each scored forecast costs O(1) amortized; :meth:`summary` computes the rolling
@@ -377,51 +450,94 @@ class Evaluator:
     def base_rate(self) -> tuple[float, ...]:
         """The baseline's probabilities now: smoothed frequencies of the outcomes so far."""
         down, flat, up = self._outcomes
-        if self._binary:
-            total = down + up + 2.0
-            return ((down + 1.0) / total, (up + 1.0) / total)
-        total = down + flat + up + 3.0
-        return ((down + 1.0) / total, (flat + 1.0) / total, (up + 1.0) / total)
+        return _smoothed(down, flat, up, self._binary)
 
     def observe(self, ts: int, mid: float, probs: Sequence[float] | None = None) -> int:
         """One feature row (and its forecast, if any); returns how many forecasts were
         scored because of it."""
-        forecast: tuple[float, ...] | None = None
-        base: tuple[float, ...] = ()
-        if probs is not None:
-            forecast = self._check_probs(probs)
-            base = self.base_rate()  # before this row settles anything: strictly the past
-        index = self._tracker.rows
-        resolved = self._tracker.push(ts, mid)
-        self.last_ts = int(ts)
-        scored = 0
+        return self.observe_batch((ts,), (mid,), (probs,))
+
+    def observe_batch(
+        self,
+        ts: Sequence[int],
+        mids: Sequence[float],
+        probs: Sequence[Sequence[float] | None],
+        queued: list[tuple[int, tuple[float, ...], tuple[float, ...]]] | None = None,
+    ) -> int:
+        """Rows in order (``probs[i]``: row i's forecast, or None): exactly :meth:`observe`
+        on each in turn, bit for bit, in one call (the live service feeds every batch of
+        feature rows through here). Returns how many forecasts were scored.
+
+        All or nothing: an invalid forecast or a time going backwards raises
+        ``ValueError`` before anything changes. ``queued``, if given, receives the
+        ``(row index, probs, base-rate probs)`` of each forecast this batch queued for
+        scoring, as queued (the service keeps a column copy of the queue).
+        """
+        if not len(ts) == len(mids) == len(probs):
+            raise ValueError(f"{len(ts)} times, {len(mids)} mids and {len(probs)} forecasts")
+        check = self._check_probs
+        forecasts = [None if p is None else check(p) for p in probs]
+        tracker = self._tracker
+        first = tracker.rows
+        resolved = tracker.push_batch(ts, mids)  # raises before taking any row
+        if not forecasts:
+            return 0
         pending = self._pending
-        for r in resolved:
-            if r.label != NO_LABEL:
-                self._outcomes[r.label + 1] += 1
-            if not pending or pending[0][0] != r.index:
-                continue
-            _, p, b = pending.popleft()
-            if r.label == NO_LABEL:
-                self.unlabeled += 1
-            elif self._binary and r.label == FLAT:
-                self.flat_excluded += 1
-            else:
-                c = (0 if r.label == DOWN else 1) if self._binary else r.label + 1
-                self._model.add(p, c, self._up)
-                self._base.add(b, c, self._up)
-                scored += 1
-        if forecast is not None:
-            self.forecasts += 1
-            pending.append((index, forecast, base))
-        return scored
+        binary = self._binary
+        down, flat, up = self._outcomes
+        unlabeled, flat_excluded, n_forecasts = self.unlabeled, self.flat_excluded, 0
+        # the scored forecasts (model and base rate) with their outcome's class, in order
+        model: list[tuple[tuple[float, ...], int]] = []
+        base_rate: list[tuple[tuple[float, ...], int]] = []
+        j, n_resolved = 0, len(resolved)
+        for index, forecast in enumerate(forecasts, first):
+            if forecast is not None:
+                # before this row settles anything: strictly the past
+                base = _smoothed(down, flat, up, binary)
+            # the rows this one settled (push_batch: in order, tagged with the settling row)
+            while j < n_resolved and resolved[j][2] == index:
+                r_index, label, _ = resolved[j]
+                j += 1
+                if label == DOWN:
+                    down += 1
+                elif label == FLAT:
+                    flat += 1
+                elif label == UP:
+                    up += 1
+                if not pending or pending[0][0] != r_index:
+                    continue
+                _, p, b = pending.popleft()
+                if label == NO_LABEL:
+                    unlabeled += 1
+                elif binary and label == FLAT:
+                    flat_excluded += 1
+                else:
+                    c = (0 if label == DOWN else 1) if binary else label + 1
+                    model.append((p, c))
+                    base_rate.append((b, c))
+            if forecast is not None:
+                n_forecasts += 1
+                item = (index, forecast, base)
+                pending.append(item)
+                if queued is not None:
+                    queued.append(item)
+        outcomes = self._outcomes
+        outcomes[0], outcomes[1], outcomes[2] = down, flat, up
+        self.unlabeled, self.flat_excluded = unlabeled, flat_excluded
+        self.forecasts += n_forecasts
+        self.last_ts = tracker._last_ts
+        # The two tracks are independent: each gets its own forecasts in scoring order.
+        self._model.add_batch(model, self._up)
+        self._base.add_batch(base_rate, self._up)
+        return len(model)
 
     def _check_probs(self, probs: Sequence[float]) -> tuple[float, ...]:
-        p = tuple(float(q) for q in probs)
+        p = tuple(map(float, probs))
         if len(p) != self._k:
             raise ValueError(f"expected {self._k} probabilities {list(self.classes)}, got {p}")
-        if not all(math.isfinite(q) and 0.0 <= q <= 1.0 for q in p):
-            raise ValueError(f"probabilities must be finite and in [0, 1], got {p}")
+        for q in p:
+            if not 0.0 <= q <= 1.0:  # False for NaN too, so: finite and in [0, 1]
+                raise ValueError(f"probabilities must be finite and in [0, 1], got {p}")
         if abs(math.fsum(p) - 1.0) > SUM_TOLERANCE:
             raise ValueError(f"probabilities must sum to 1, got {p} (sum {math.fsum(p)!r})")
         return p

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -205,36 +206,63 @@ class LabelTracker:
         return len(self._pending)
 
     def push(self, ts: int, mid: float) -> list[Resolved]:
-        ts = int(ts)
-        mid = float(mid)
-        if self._last_ts is not None and ts < self._last_ts:
-            raise ValueError(
-                f"row {self._rows}: ts {ts} is before the previous row's {self._last_ts}; "
-                "rows must be in non-decreasing time order"
-            )
-        self._last_ts = ts
-        index = self._rows
-        self._rows += 1
-        out: list[Resolved] = []
+        return [Resolved(*r) for r in self.push_batch((ts,), (mid,))]
+
+    def push_batch(self, ts: Sequence[int], mids: Sequence[float]) -> list[tuple[int, int, int]]:
+        """Rows in order: the same as :meth:`push` on each in turn (the same state after,
+        the same rows settled in the same order), in one call. All or nothing: a time going
+        backwards raises ``ValueError`` before any row is taken.
+
+        Returns the settled rows as plain ``(index, label, realized)`` tuples (the fields of
+        :class:`Resolved`; ``realized`` tells which row of the batch settled it): the live
+        evaluator calls this per batch of feature rows, where an object per settled row is
+        a measurable part of the cost.
+        """
+        times = [int(t) for t in ts]
+        values = [float(m) for m in mids]
+        if len(times) != len(values):
+            raise ValueError(f"{len(times)} times but {len(values)} mids")
+        last = self._last_ts
+        for k, t in enumerate(times):
+            if last is not None and t < last:
+                raise ValueError(
+                    f"row {self._rows + k}: ts {t} is before the previous row's {last}; "
+                    "rows must be in non-decreasing time order"
+                )
+            last = t
+        if not times:
+            return []
+        out: list[tuple[int, int, int]] = []
         pending = self._pending
-        if self.horizon_ms > 0:
-            limit = ts - self.horizon_ms
-            while pending and pending[0][1] <= limit:
-                i, _t, m0 = pending.popleft()
-                out.append(Resolved(i, _label(m0, mid), index))
-        elif math.isfinite(mid) and mid != self._last_finite_mid:
-            # A mid change settles every pending row (they all saw the previous mid or none).
-            while pending:
-                i, _t, m0 = pending.popleft()
-                out.append(Resolved(i, _label(m0, mid), index))
-        if math.isfinite(mid):
-            self._last_finite_mid = mid
-        pending.append((index, ts, mid))
+        popleft, append = pending.popleft, pending.append
+        horizon = self.horizon_ms
+        isfinite = math.isfinite
+        last_finite = self._last_finite_mid
+        index = self._rows
+        for t, mid in zip(times, values, strict=True):
+            finite = isfinite(mid)
+            if horizon > 0:
+                limit = t - horizon
+                while pending and pending[0][1] <= limit:
+                    i, _t, m0 = popleft()
+                    out.append((i, _label(m0, mid, finite), index))
+            elif finite and mid != last_finite:
+                # A mid change settles every pending row (they all saw the previous mid or none).
+                while pending:
+                    i, _t, m0 = popleft()
+                    out.append((i, _label(m0, mid, finite), index))
+            if finite:
+                last_finite = mid
+            append((index, t, mid))
+            index += 1
+        self._rows = index
+        self._last_ts = times[-1]
+        self._last_finite_mid = last_finite
         return out
 
 
-def _label(m0: float, m1: float) -> int:
-    if not (math.isfinite(m0) and math.isfinite(m1)):
+def _label(m0: float, m1: float, m1_finite: bool) -> int:
+    if not (m1_finite and math.isfinite(m0)):
         return NO_LABEL
     if m1 > m0:
         return UP

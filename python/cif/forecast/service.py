@@ -99,11 +99,11 @@ from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk, pack_command, round_trip
 from cif.digest import ChainDigest
-from cif.features.entries import ROW_FIELDS, FeatureRow, decode_feature_entry
+from cif.features.entries import ROW_FIELDS, FeatureRow
 from cif.features.leases import FENCE_LUA, Lease, lease_key
 from cif.forecast.evaluation import DEFAULT_WINDOW, Evaluator
 from cif.forecast.labels import LabelTracker
-from cif.forecast.models import Model, default_model, load_model
+from cif.forecast.models import ArtifactError, Model, default_model, load_model
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +365,25 @@ def _forecasts_to_columns(
     )
 
 
+def _fixed(data: bytes) -> bytes:
+    """``data`` as a literal part of a ``%`` format."""
+    return data.replace(b"%", b"%%")
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The valid new rows of one read, as columns (a list per field, no object per row)."""
+
+    seqs: list[int] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    recv_ts_ns: list[int] = field(default_factory=list)
+    #: the model's input, per row: its features in model order
+    xs: list[list[float]] = field(default_factory=list)
+    mids: list[float] = field(default_factory=list)
+    #: the entry IDs
+    ids: list[bytes] = field(default_factory=list)
+
+
 def _same_item(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return repr(a) == repr(b)  # NaN-aware and sign-of-zero-aware equality of plain tuples
 
@@ -424,35 +443,51 @@ class _Session(SymbolSession[ForecastStats]):
         self.acks: list[bytes] = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
-        # The forecast entry, field by field (spec order); the varying parts are filled in
-        # per row, published_ns just before the round trip.
+        # The forecast entry (spec field order) as one text template: the fixed fields are
+        # baked in as RESP bulk strings, every varying value is a "$<length>\r\n<text>\r\n"
+        # slot (see _publish); published_ns is appended just before the round trip.
         classes = model.classes
         self._i_up = classes.index("up")
         self._i_down = classes.index("down")
         self._i_flat = classes.index("flat") if "flat" in classes else None
         n_fields = 11 if self._i_flat is None else 12
         self._n_args_entry = 2 + 2 * n_fields
-        self._n_fields = bulk(b"%d" % n_fields)
-        self._f_symbol = bulk(b"symbol") + bulk(symbol.encode())
-        self._f_seq = bulk(b"seq")
-        self._f_ts = bulk(b"ts")
-        self._f_recv = bulk(b"recv_ts_ns")
-        self._f_model = (
-            bulk(b"horizon")
-            + bulk(model.horizon.encode())
-            + bulk(b"horizon_ms")
-            + bulk(b"%d" % model.horizon_ms)
-            + bulk(b"model")
-            + bulk(model.name.encode())
-            + bulk(b"model_version")
-            + bulk(b"%d" % model.version)
-        )
-        self._f_up = bulk(b"prob_up")
-        self._f_down = bulk(b"prob_down")
-        self._f_flat = bulk(b"prob_flat")
+        slot = b"$%d\r\n%s\r\n"
+        parts = [
+            b"$%d\r\n%s-0\r\n",  # the entry ID, <seq>-0
+            _fixed(bulk(b"%d" % n_fields) + bulk(b"symbol") + bulk(symbol.encode())),
+            _fixed(bulk(b"seq")),
+            slot,
+            _fixed(bulk(b"ts")),
+            slot,
+            _fixed(bulk(b"recv_ts_ns")),
+            slot,
+            _fixed(
+                bulk(b"horizon")
+                + bulk(model.horizon.encode())
+                + bulk(b"horizon_ms")
+                + bulk(b"%d" % model.horizon_ms)
+                + bulk(b"model")
+                + bulk(model.name.encode())
+                + bulk(b"model_version")
+                + bulk(b"%d" % model.version)
+            ),
+            _fixed(bulk(b"prob_up")),
+            slot,
+            _fixed(bulk(b"prob_down")),
+            slot,
+        ]
+        if self._i_flat is not None:
+            parts += [_fixed(bulk(b"prob_flat")), slot]
+        # str, not bytes: str() and repr() of the numbers are str, and one encode of the
+        # whole entry is cheaper than one per value.
+        self._entry_format = b"".join(parts).decode()
         self._f_published = bulk(b"published_ns")
-        self._header_fields = [f.encode() for f in ROW_FIELDS]
-        self._used_fields = [f.encode() for f in dict.fromkeys([*model.features, "mid"])]
+        # The entry fields _decode reads: the header (in the order decode_feature_entry
+        # reads it, see _decode_carefully) and the model's features (and the mid).
+        self._header_fields = (b"seq", b"ts", b"recv_ts_ns", b"kind")
+        self._feature_fields = tuple(f.encode() for f in model.features)
+        self._used_fields = tuple(f.encode() for f in dict.fromkeys([*model.features, "mid"]))
         self.publisher = self.fence.publisher(self.forecasts, cfg.maxlen)
 
     def _fresh_evaluator(self) -> Evaluator:
@@ -642,67 +677,93 @@ class _Session(SymbolSession[ForecastStats]):
     def _bad(self, reason: str, entry_id: bytes, fields: Mapping[Any, Any], detail: str) -> None:
         self.fc.bad(self.symbol, reason, entry_id, fields, detail)
 
-    def _decode(
-        self, entries: list[Any]
-    ) -> tuple[list[FeatureRow], list[list[float]], list[float], list[bytes]]:
-        """The new, valid rows of a batch: rows, model inputs, mids, entry IDs."""
+    def _decode(self, entries: list[Any]) -> _Batch:
+        """The new, valid rows of a batch, as columns.
+
+        Only the header and the fields this service uses are read (the model's features
+        and the mid, a handful of a row's ~40): decoding is most of the cost of a batch, and
+        a garbage value in a feature nobody here reads is no reason to drop the row. An
+        entry is skipped for the first of these that applies, in this order: undecodable,
+        seen, id_mismatch, ts_decreasing, missing_feature.
+        """
         stats = self.stats
         acks = self.acks
-        features = self.model.features
-        ev = self.evaluator
+        k_seq, k_ts, k_recv, k_kind = self._header_fields
+        features = self._feature_fields
         last_seq = self.last_seq
-        last_ts = ev.last_ts
-        rows: list[FeatureRow] = []
-        xs: list[list[float]] = []
-        mids: list[float] = []
-        ids: list[bytes] = []
-        header = self._header_fields
-        used = self._used_fields
+        last_ts = self.evaluator.last_ts
+        out = _Batch()
         for entry_id, fields in entries:
             acks.append(entry_id)
             if not fields:  # trimmed from the stream while pending
                 stats.trimmed += 1
                 continue
-            # Only the header and the fields this service uses are decoded (the model's
-            # features and the mid, a handful of a row's ~40): decoding is most of the cost
-            # of a batch, and a garbage value in a feature nobody here reads is no reason
-            # to drop the row.
-            picked = {name: fields[name] for name in header if name in fields}
-            missing = None
-            for name in used:
-                value = fields.get(name)
-                if value is None:
-                    missing = name.decode()
-                else:
-                    picked[name] = value
+            missing: str | None = None
             try:
-                row = decode_feature_entry(picked)
-            except (KeyError, ValueError, TypeError) as exc:
-                self._bad("undecodable", entry_id, fields, repr(exc))
+                # Every field there and well-formed (almost always): one lookup each.
+                seq = int(fields[k_seq])
+                ts = int(fields[k_ts])
+                recv = int(fields[k_recv])
+                int(fields[k_kind])
+                x = [float(fields[name]) for name in features]
+                mid = float(fields[b"mid"])
+            except (KeyError, ValueError, TypeError):
+                try:
+                    seq, ts, recv, x, mid, missing = self._decode_carefully(fields)
+                except (KeyError, ValueError, TypeError) as exc:
+                    self._bad("undecodable", entry_id, fields, repr(exc))
+                    continue
+            if last_seq is not None and seq <= last_seq:
+                self.seen(entry_id, seq, last_seq)
                 continue
-            if last_seq is not None and row.seq <= last_seq:
-                self.seen(entry_id, row.seq, last_seq)
+            if entry_id != b"%d-0" % seq:
+                self._bad("id_mismatch", entry_id, fields, f"seq field {seq}")
                 continue
-            if entry_id != b"%d-0" % row.seq:
-                self._bad("id_mismatch", entry_id, fields, f"seq field {row.seq}")
-                continue
-            if last_ts is not None and row.ts < last_ts:
-                self._bad("ts_decreasing", entry_id, fields, f"ts {row.ts} < {last_ts}")
+            if last_ts is not None and ts < last_ts:
+                self._bad("ts_decreasing", entry_id, fields, f"ts {ts} < {last_ts}")
                 continue
             if missing is not None:
                 self._bad("missing_feature", entry_id, fields, f"no feature {missing!r}")
                 continue
-            values = row.values
-            x = [values[f] for f in features]
-            mid = values["mid"]
-            rows.append(row)
-            xs.append(x)
-            mids.append(mid)
-            ids.append(entry_id)
-            last_seq = row.seq
-            last_ts = row.ts
+            out.seqs.append(seq)
+            out.ts.append(ts)
+            out.recv_ts_ns.append(recv)
+            out.xs.append(x)
+            out.mids.append(mid)
+            out.ids.append(entry_id)
+            last_seq = seq
+            last_ts = ts
         self.last_seq = last_seq
-        return rows, xs, mids, ids
+        return out
+
+    def _decode_carefully(
+        self, fields: Mapping[Any, Any]
+    ) -> tuple[int, int, int, list[float], float, str | None]:
+        """An entry the fast path of :meth:`_decode` stumbled on: the same conversions one
+        field at a time, in the order of :func:`cif.features.entries.decode_feature_entry`
+        (seq, ts, recv_ts_ns, kind, then the used fields present), so that a bad entry is
+        reported with the same error as always: ``KeyError`` naming a missing header
+        field, or the ``int()``/``float()`` error of the first bad value. A missing feature
+        is not an error here (it is counted after the seq and time checks): it is returned
+        by name (the last one missing), with no values."""
+        header: list[int] = []
+        for name in self._header_fields:
+            raw = fields.get(name)
+            if raw is None:
+                raise KeyError(f"feature entry has no field {name.decode()!r}")
+            header.append(int(raw))
+        seq, ts, recv, _kind = header
+        values: dict[bytes, float] = {}
+        missing = None
+        for name in self._used_fields:
+            raw = fields.get(name)
+            if raw is None:
+                missing = name.decode()
+            else:
+                values[name] = float(raw)
+        if missing is not None:
+            return seq, ts, recv, [], math.nan, missing
+        return seq, ts, recv, [values[f] for f in self._feature_fields], values[b"mid"], None
 
     def _predict(
         self, xs: list[list[float]], ids: list[bytes]
@@ -738,58 +799,29 @@ class _Session(SymbolSession[ForecastStats]):
         stats = self.stats
         stats.entries_in += len(entries)
         self.dirty = True
-        rows, xs, mids, ids = self._decode(entries)
-        if not rows:
+        batch = self._decode(entries)
+        if not batch.ids:
             return
-        probs, ok = self._predict(xs, ids)
+        probs, ok = self._predict(batch.xs, batch.ids)
         plist = probs.tolist()
         okl = ok.tolist()
         if any(okl):
-            await self._publish(rows, plist, okl)
+            await self._publish(batch, plist, okl)
             if self.digest is not None:
-                seqs = np.fromiter((r.seq for r in rows), dtype=np.int64, count=len(rows))
+                seqs = np.array(batch.seqs, dtype=np.int64)
                 self.digest.update_forecasts(seqs[ok], probs[ok])
         t1 = time.perf_counter_ns()
         stats.batches += 1
         stats.publish_ns_total += t1 - t0
         stats.publish_ns_max = max(stats.publish_ns_max, t1 - t0)
-        stats.last_recv_ts_ns = rows[-1].recv_ts_ns
+        stats.last_recv_ts_ns = batch.recv_ts_ns[-1]
         stats.last_seq = self.last_seq
-        self._evaluate(rows, mids, plist, okl, ids)
+        self._feed(batch.ts, batch.mids, plist, okl, batch.ids)
         stats.evaluate_ns_total += time.perf_counter_ns() - t1
 
-    async def _publish(
-        self, rows: list[FeatureRow], probs: list[list[float]], ok: list[bool]
-    ) -> None:
+    async def _publish(self, batch: _Batch, probs: list[list[float]], ok: list[bool]) -> None:
         """XADD the forecasts through the fenced script (chunks pipelined, one round trip)."""
-        i_up, i_down, i_flat = self._i_up, self._i_down, self._i_flat
-        head = self._n_fields + self._f_symbol
-        f_seq, f_ts, f_recv, f_model = self._f_seq, self._f_ts, self._f_recv, self._f_model
-        f_up, f_down, f_flat = self._f_up, self._f_down, self._f_flat
-        bodies: list[bytes] = []
-        for row, p, good in zip(rows, probs, ok, strict=True):
-            if not good:
-                continue
-            seq = b"%d" % row.seq
-            parts = [
-                bulk(seq + b"-0"),
-                head,
-                f_seq,
-                bulk(seq),
-                f_ts,
-                bulk(b"%d" % row.ts),
-                f_recv,
-                bulk(b"%d" % row.recv_ts_ns),
-                f_model,
-                f_up,
-                bulk(repr(p[i_up]).encode()),
-                f_down,
-                bulk(repr(p[i_down]).encode()),
-            ]
-            if i_flat is not None:
-                parts.append(f_flat)
-                parts.append(bulk(repr(p[i_flat]).encode()))
-            bodies.append(b"".join(parts))
+        bodies = self._entry_bodies(batch.seqs, batch.ts, batch.recv_ts_ns, probs, ok)
         published = self._f_published + bulk(b"%d" % time.time_ns())
         done = await self.publisher.publish(
             [body + published for body in bodies], self._n_args_entry
@@ -803,9 +835,59 @@ class _Session(SymbolSession[ForecastStats]):
                 "%s: redis rejected %d forecasts: %r", self.symbol, done.rejected, done.first_error
             )
 
+    def _entry_bodies(
+        self,
+        seqs: list[int],
+        ts: list[int],
+        recv_ts_ns: list[int],
+        probs: list[list[float]],
+        ok: list[bool],
+    ) -> list[bytes]:
+        """The forecast entries of the rows with a forecast, up to ``published_ns``: one
+        format of :attr:`_entry_format` per row. The numbers' text is ``%d`` of the ints
+        and ``repr`` of the probabilities (the shortest round trip), all ASCII."""
+        fmt = self._entry_format
+        i_up, i_down, i_flat = self._i_up, self._i_down, self._i_flat
+        out: list[bytes] = []
+        for seq, t, recv, p, good in zip(seqs, ts, recv_ts_ns, probs, ok, strict=True):
+            if not good:
+                continue
+            s, ts_text, recv_text = str(seq), str(t), str(recv)
+            up, down = repr(p[i_up]), repr(p[i_down])
+            values: tuple[int | str, ...] = (
+                len(s) + 2,
+                s,
+                len(s),
+                s,
+                len(ts_text),
+                ts_text,
+                len(recv_text),
+                recv_text,
+                len(up),
+                up,
+                len(down),
+                down,
+            )
+            if i_flat is not None:
+                flat = repr(p[i_flat])
+                values += (len(flat), flat)
+            out.append((fmt % values).encode())
+        return out
+
     def _evaluate(
         self,
-        rows: list[FeatureRow],
+        rows: Sequence[FeatureRow],
+        mids: list[float],
+        probs: list[list[float]],
+        ok: list[bool],
+        ids: list[bytes],
+    ) -> None:
+        """:meth:`_feed` for rows held as :class:`FeatureRow` objects."""
+        self._feed([row.ts for row in rows], mids, probs, ok, ids)
+
+    def _feed(
+        self,
+        ts: list[int],
         mids: list[float],
         probs: list[list[float]],
         ok: list[bool],
@@ -814,28 +896,57 @@ class _Session(SymbolSession[ForecastStats]):
         """Every row to the evaluator (with its forecast when it got one), in order, and
         the column copies of its queues."""
         ev = self.evaluator
-        tracker_q = ev._tracker._pending
-        forecast_q = ev._pending
-        r_idx, r_ts, r_mid = self.row_queue.new
-        f_idx, f_probs, f_base = self.forecast_queue.new
-        fed = 0
-        for row, mid, p, good, entry_id in zip(rows, mids, probs, ok, ids, strict=True):
+        forecasts = [p if good else None for p, good in zip(probs, ok, strict=True)]
+        first = ev.rows
+        queued: list[tuple[int, tuple[float, ...], tuple[float, ...]]] = []
+        try:
+            ev.observe_batch(ts, mids, forecasts, queued)
+        except ValueError:
+            # Not expected (the rows were checked on the way in), and the batch took nothing:
+            # feed the rows one by one to count and skip just the ones refused.
+            self._feed_one_by_one(ts, mids, forecasts, ids)
+            return
+        self._copy_queues(first, ts, mids, queued)
+        self.stats.rows_in += len(ts)
+
+    def _feed_one_by_one(
+        self,
+        ts: list[int],
+        mids: list[float],
+        forecasts: list[list[float] | None],
+        ids: list[bytes],
+    ) -> None:
+        ev = self.evaluator
+        for t, mid, p, entry_id in zip(ts, mids, forecasts, ids, strict=True):
+            first = ev.rows
+            queued: list[tuple[int, tuple[float, ...], tuple[float, ...]]] = []
             try:
-                ev.observe(row.ts, mid, p if good else None)
-            except ValueError as exc:  # validated before, so not expected: count, go on
+                ev.observe_batch((t,), (mid,), (p,), queued)
+            except ValueError as exc:
                 self._bad("evaluation", entry_id, {}, str(exc))
                 continue
-            fed += 1
-            index, ts, m = tracker_q[-1]
-            r_idx.append(index)
-            r_ts.append(ts)
-            r_mid.append(m)
-            if good:
-                index, p_stored, base = forecast_q[-1]
-                f_idx.append(index)
-                f_probs.extend(p_stored)
-                f_base.extend(base)
-        self.stats.rows_in += fed
+            self._copy_queues(first, (t,), (mid,), queued)
+            self.stats.rows_in += 1
+
+    def _copy_queues(
+        self,
+        first: int,
+        ts: Sequence[int],
+        mids: Sequence[float],
+        queued: list[tuple[int, tuple[float, ...], tuple[float, ...]]],
+    ) -> None:
+        """Append what the evaluator just queued to the column copies: rows ``first``,
+        ``first + 1``... (its label tracker keeps ``(index, ts, mid)`` of every row) and
+        the forecasts it reported in ``queued``."""
+        r_idx, r_ts, r_mid = self.row_queue.new
+        r_idx.extend(range(first, first + len(ts)))
+        r_ts.extend(map(int, ts))
+        r_mid.extend(map(float, mids))
+        f_idx, f_probs, f_base = self.forecast_queue.new
+        for index, p, base in queued:
+            f_idx.append(index)
+            f_probs.extend(p)
+            f_base.extend(base)
 
     # -- checkpoint --------------------------------------------------------------------------
 
@@ -926,6 +1037,12 @@ class Forecaster(OwnedSymbols[ForecastStats]):
         config.validate()
         self.config = config
         self.model = model if model is not None else config.load_model()
+        header = [f for f in self.model.features if f in ROW_FIELDS]
+        if header:
+            raise ArtifactError(
+                f"model {self.model.name} v{self.model.version} takes {header} as features: "
+                "those are the header fields of a feature entry, not features"
+            )
         check_evaluator_layout(Evaluator(self.model.classes, self.model.horizon_ms))
         symbols = list(dict.fromkeys(s.strip().lower() for s in config.symbols if s.strip()))
         super().__init__(log, config, symbols, ForecastStats, client)
