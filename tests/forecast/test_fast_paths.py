@@ -359,33 +359,31 @@ def test_push_batch_is_push_row_by_row(horizon: int) -> None:
 # -- the service: decode, feed, publish --------------------------------------------------------
 
 
-def model_3() -> Model:
+def logistic(
+    name: str, version: int, classes: tuple[str, ...], features: list[str], horizon_ms: int
+) -> LogisticModel:
+    """A logistic model with unit scaling and small fixed coefficients."""
+    k, n = len(classes), len(features)
     return LogisticModel(
-        name="lr3",
-        version=2,
-        classes=CLASSES_3,
-        features=["ofi_10s", "spread_bps", "imbalance_1"],
-        horizon_ms=50,
-        mean=[0.0] * 3,
-        scale=[1.0] * 3,
-        coef=[[0.1, 0.2, 0.3]] * 3,
-        intercept=[0.0] * 3,
+        name=name,
+        version=version,
+        classes=classes,
+        features=features,
+        horizon_ms=horizon_ms,
+        mean=[0.0] * n,
+        scale=[1.0] * n,
+        coef=[[0.1 * (j + 1) for j in range(n)]] * k,
+        intercept=[0.0] * k,
     )
+
+
+def model_3() -> Model:
+    return logistic("lr3", 2, CLASSES_3, ["ofi_10s", "spread_bps", "imbalance_1"], 50)
 
 
 def model_2_with_mid() -> Model:
     """Binary, with the mid among its features (read once, used twice)."""
-    return LogisticModel(
-        name="lr2",
-        version=7,
-        classes=CLASSES_2,
-        features=["mid", "ofi_10s"],
-        horizon_ms=0,
-        mean=[0.0] * 2,
-        scale=[1.0] * 2,
-        coef=[[0.1, 0.2]] * 2,
-        intercept=[0.0] * 2,
-    )
+    return logistic("lr2", 7, CLASSES_2, ["mid", "ofi_10s"], 0)
 
 
 class FakePublisher:
@@ -747,17 +745,7 @@ def test_entry_encoding_of_awkward_numbers() -> None:
 def test_a_model_reading_a_header_field_as_a_feature_is_refused() -> None:
     """``ts`` is an entry's header, not a feature: such a model failed on every row
     before; now it is refused when the service starts."""
-    model = LogisticModel(
-        name="bad",
-        version=1,
-        classes=CLASSES_2,
-        features=["ofi_10s", "ts"],
-        horizon_ms=1000,
-        mean=[0.0] * 2,
-        scale=[1.0] * 2,
-        coef=[[0.1, 0.2]] * 2,
-        intercept=[0.0] * 2,
-    )
+    model = logistic("bad", 1, CLASSES_2, ["ofi_10s", "ts"], 1000)
     cfg = ForecasterConfig(symbols=(SYMBOL,), redis_url="redis://127.0.0.1:1/0")
     with pytest.raises(ArtifactError, match=r"\['ts'\] as features"):
         Forecaster(cfg, model=model)
