@@ -419,7 +419,7 @@ def test_checkpoints_are_exact_and_refuse_forged_or_foreign_state(
         for start in range(0, half, 97):  # uneven batches
             end = min(start + 97, half)
             sl = slice(start, end)
-            a._evaluate(rows[sl], mids[sl], probs[sl], ok[sl], ids[sl])
+            a._feed([r.ts for r in rows[sl]], mids[sl], probs[sl], ok[sl], ids[sl])
             if start % 970 == 0:
                 a.snapshot()  # trims the column copies as it goes
         a.last_seq = 42
@@ -430,7 +430,7 @@ def test_checkpoints_are_exact_and_refuse_forged_or_foreign_state(
         assert b.evaluator.summary() == a.evaluator.summary()
         assert b.evaluator.pending == a.evaluator.pending > 0
         for s in (a, b):
-            s._evaluate(rows[half:], mids[half:], probs[half:], ok[half:], ids[half:])
+            s._feed([r.ts for r in rows[half:]], mids[half:], probs[half:], ok[half:], ids[half:])
         assert b.evaluator.summary() == a.evaluator.summary()
         assert b.snapshot() == a.snapshot()
         assert fc.symbol_stats[SYMBOL].queue_rebuilds == 0

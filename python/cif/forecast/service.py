@@ -99,7 +99,7 @@ from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk, pack_command, round_trip
 from cif.digest import ChainDigest
-from cif.features.entries import ROW_FIELDS, FeatureRow
+from cif.features.entries import ROW_FIELDS
 from cif.features.leases import FENCE_LUA, Lease, lease_key
 from cif.forecast.evaluation import DEFAULT_WINDOW, Evaluator
 from cif.forecast.labels import LabelTracker
@@ -485,7 +485,7 @@ class _Session(SymbolSession[ForecastStats]):
         self._f_published = bulk(b"published_ns")
         # The entry fields _decode reads: the header (in the order decode_feature_entry
         # reads it, see _decode_carefully) and the model's features (and the mid).
-        self._header_fields = (b"seq", b"ts", b"recv_ts_ns", b"kind")
+        self._header_fields = tuple(f.encode() for f in ROW_FIELDS)
         self._feature_fields = tuple(f.encode() for f in model.features)
         self._used_fields = tuple(f.encode() for f in dict.fromkeys([*model.features, "mid"]))
         self.publisher = self.fence.publisher(self.forecasts, cfg.maxlen)
@@ -873,17 +873,6 @@ class _Session(SymbolSession[ForecastStats]):
                 values += (len(flat), flat)
             out.append((fmt % values).encode())
         return out
-
-    def _evaluate(
-        self,
-        rows: Sequence[FeatureRow],
-        mids: list[float],
-        probs: list[list[float]],
-        ok: list[bool],
-        ids: list[bytes],
-    ) -> None:
-        """:meth:`_feed` for rows held as :class:`FeatureRow` objects."""
-        self._feed([row.ts for row in rows], mids, probs, ok, ids)
 
     def _feed(
         self,
