@@ -69,8 +69,8 @@ def test_import_stores_the_book_events_the_gateway_publishes(
     assert len(stored) == len(published) == 28040
     for row, fields in zip(stored, published, strict=True):
         assert row == (
-            fields["seq"],
-            fields["update_id"],
+            int(fields["seq"]),
+            int(fields["update_id"]),
             fields["source"],
             float(fields["bid_price"]),
             float(fields["ask_qty"]),

@@ -33,7 +33,9 @@ __all__ = [
     "compute_features",
     "decode_event_entries",
     "feature_names",
+    "pack_book_entry",
     "pack_feature_rows",
+    "pack_trade_entry",
     "parse_capture",
     "parse_frame",
     "parse_frames",
@@ -486,6 +488,32 @@ def feature_names(
     emit_on_book: bool = False,
 ) -> list[str]:
     """The feature names, in row order, for the given settings."""
+
+# -- gateway stream entries ---------------------------------------------------------------------
+
+def pack_trade_entry(trade: Trade, seq: int, backfilled: bool) -> bytes:
+    """The ``trades:{symbol}`` entry of a released trade, pre-packed for the gateway's batch
+    script: RESP bulk strings ``<trade id>-0``, ``9``, then ``name value`` for ``seq``,
+    ``trade_id``, ``ts``, ``event_ts``, ``recv_ts_ns``, ``price``, ``qty``, ``side``,
+    ``backfilled`` (integers ``%d``, doubles as Python's ``repr``)."""
+
+def pack_book_entry(
+    seq: int,
+    update_id: int,
+    event_ts: int,
+    recv_ts_ns: int,
+    source: str,
+    bid_price: float,
+    bid_qty: float,
+    ask_price: float,
+    ask_qty: float,
+    book_update_id: int,
+    bids: str,
+    asks: str,
+) -> bytes:
+    """The ``book:{symbol}`` entry of a book event, pre-packed like :func:`pack_trade_entry`:
+    ``<seq>-0``, ``12``, then the fields in this order (``bids`` / ``asks``: the depth
+    sides' JSON text, stored as given)."""
 
 # -- feature processor stream entries ----------------------------------------------------------
 

@@ -5,14 +5,16 @@ below the stream's top): a trade is ``<trade id>-0`` (trades are released in id 
 book event ``<seq>-0``. Every entry carries ``seq``, the symbol's ingest sequence number,
 which totally orders a symbol's trades and book events for consumers that merge them.
 Prices and sizes are written as Python's shortest round-trip decimal (``repr``), so a
-consumer's ``float()`` gets the exact double back.
+consumer's ``float()`` gets the exact double back. The entries are packed in Rust
+(``cif._core.pack_trade_entry`` / ``pack_book_entry``), one call per entry: this runs for
+every tick on the event loop the whole pipeline shares.
 """
 
 from __future__ import annotations
 
-from cif._core import Trade
+from cif._core import Trade, pack_book_entry, pack_trade_entry
 from cif.bus.keys import book_key, trades_key
-from cif.bus.stream_writer import StreamEntry
+from cif.bus.stream_writer import PackedEntry
 from cif.ingest.book_events import BookEvent
 
 #: Field names of a trade entry, in order (documented in the README).
@@ -45,6 +47,10 @@ BOOK_FIELDS = (
 )
 
 
+_N_TRADE = len(TRADE_FIELDS)
+_N_BOOK = len(BOOK_FIELDS)
+
+
 class FanoutKeys:
     """Caches the stream keys of each symbol (key formatting is per event otherwise)."""
 
@@ -66,42 +72,28 @@ class FanoutKeys:
         return key
 
 
-def trade_entry(key: str, trade: Trade, seq: int, backfilled: bool) -> StreamEntry:
-    """The ``trades:{symbol}`` entry of a released trade."""
-    return StreamEntry(
-        key,
-        f"{trade.trade_id}-0",
-        {
-            "seq": seq,
-            "trade_id": trade.trade_id,
-            "ts": trade.trade_time_ms,
-            "event_ts": trade.event_time_ms,
-            "recv_ts_ns": trade.recv_time_ns,
-            "price": repr(trade.price),
-            "qty": repr(trade.qty),
-            "side": trade.side,
-            "backfilled": 1 if backfilled else 0,
-        },
+def trade_entry(key: str, trade: Trade, seq: int, backfilled: bool) -> PackedEntry:
+    """The ``trades:{symbol}`` entry of a released trade (fields: :data:`TRADE_FIELDS`)."""
+    return PackedEntry(
+        key, f"{trade.trade_id}-0", _N_TRADE, pack_trade_entry(trade, seq, backfilled)
     )
 
 
-def book_entry(key: str, ev: BookEvent) -> StreamEntry:
-    """The ``book:{symbol}`` entry of a book event (depth levels as JSON ``[[p,q],...]``)."""
-    return StreamEntry(
-        key,
-        f"{ev.seq}-0",
-        {
-            "seq": ev.seq,
-            "update_id": ev.update_id,
-            "event_ts": ev.event_ts,
-            "recv_ts_ns": ev.recv_ts_ns,
-            "source": ev.source,
-            "bid_price": repr(ev.bid_price),
-            "bid_qty": repr(ev.bid_qty),
-            "ask_price": repr(ev.ask_price),
-            "ask_qty": repr(ev.ask_qty),
-            "book_update_id": ev.book_update_id,
-            "bids": ev.bids_json,
-            "asks": ev.asks_json,
-        },
+def book_entry(key: str, ev: BookEvent) -> PackedEntry:
+    """The ``book:{symbol}`` entry of a book event (fields: :data:`BOOK_FIELDS`; depth
+    levels as JSON ``[[p,q],...]``)."""
+    body = pack_book_entry(
+        ev.seq,
+        ev.update_id,
+        ev.event_ts,
+        ev.recv_ts_ns,
+        ev.source,
+        ev.bid_price,
+        ev.bid_qty,
+        ev.ask_price,
+        ev.ask_qty,
+        ev.book_update_id,
+        ev.bids_json,
+        ev.asks_json,
     )
+    return PackedEntry(key, f"{ev.seq}-0", _N_BOOK, body)

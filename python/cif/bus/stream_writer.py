@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -45,6 +45,45 @@ class StreamEntry:
     key: str
     entry_id: str
     fields: Mapping[str, FieldValue]
+
+
+class PackedEntry(NamedTuple):
+    """One XADD whose ID and fields are already RESP: ``body`` is the bulk strings
+    ``<id> <n> <name> <value>...`` of ``n`` fields (what the gateway's Rust encoders,
+    ``cif._core.pack_trade_entry`` / ``pack_book_entry``, return). The writer sends the body
+    as is; :attr:`fields` decodes it for the offline tools and tests that read entries.
+    (A named tuple: one is built per tick, and a frozen dataclass costs twice as much.)"""
+
+    key: str
+    entry_id: str
+    n_fields: int
+    body: bytes
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The fields as ``name -> value`` text, in entry order."""
+        values = _split_bulks(self.body)
+        if len(values) != 2 + 2 * self.n_fields:
+            raise ValueError(f"entry {self.entry_id}: body is not {self.n_fields} fields")
+        it = iter(values[2:])
+        return {name.decode(): value.decode() for name, value in zip(it, it, strict=True)}
+
+
+def _split_bulks(data: bytes) -> list[bytes]:
+    """The contents of consecutive RESP bulk strings."""
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        if data[pos : pos + 1] != b"$":
+            raise ValueError(f"not a RESP bulk string at byte {pos}")
+        end = data.index(b"\r\n", pos)
+        n = int(data[pos + 1 : end])
+        out.append(data[end + 2 : end + 2 + n])
+        pos = end + 4 + n
+    return out
+
+
+AnyEntry = StreamEntry | PackedEntry
 
 
 @dataclass(slots=True)
@@ -78,7 +117,7 @@ class StreamWriter:
         self._maxlen = maxlen
         self._max_buffer = max_buffer
         self._batch_size = batch_size
-        self._buffer: deque[StreamEntry] = deque()
+        self._buffer: deque[AnyEntry] = deque()
         self._connected = True
         self._last_full_log = 0.0
         self._maxlen_arg = bulk(str(maxlen).encode())
@@ -97,7 +136,7 @@ class StreamWriter:
         """False after a failed write, until a write succeeds again."""
         return self._connected
 
-    def put(self, entry: StreamEntry) -> None:
+    def put(self, entry: AnyEntry) -> None:
         """Queue an entry; never blocks. A full buffer drops its oldest entry (counted)."""
         if len(self._buffer) >= self._max_buffer:
             self._buffer.popleft()
@@ -159,9 +198,9 @@ class StreamWriter:
         self.stats.written += written
         return written
 
-    def _group_by_slot(self, batch: list[StreamEntry]) -> list[tuple[str, list[StreamEntry]]]:
+    def _group_by_slot(self, batch: list[AnyEntry]) -> list[tuple[str, list[AnyEntry]]]:
         """Entries per hash tag (one symbol's streams), each group in the batch's order."""
-        groups: dict[str, list[StreamEntry]] = {}
+        groups: dict[str, list[AnyEntry]] = {}
         tags = self._tags
         for e in batch:
             tag = tags.get(e.key)
@@ -175,7 +214,7 @@ class StreamWriter:
             group.append(e)
         return list(groups.items())
 
-    def _pack_group(self, entries: list[StreamEntry]) -> bytes:
+    def _pack_group(self, entries: list[AnyEntry]) -> bytes:
         """``EVAL <script> <k> <key>... <maxlen> (<key#> <id> <n> <field> <value>...)...``
         in RESP: one call for all entries of one hash slot, in their original order."""
         key_index: dict[str, bytes] = {}
@@ -189,6 +228,11 @@ class StreamWriter:
             if index is None:
                 keys.append(bulk(e.key.encode()))
                 index = key_index[e.key] = bulk(b"%d" % len(keys))
+            if type(e) is PackedEntry:
+                append(index + e.body)
+                n_args += 3 + 2 * e.n_fields
+                continue
+            assert isinstance(e, StreamEntry)
             fields = e.fields
             entry_id = e.entry_id.encode()
             append(

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from cif._core import decode_event_entries
 from cif.bus.keys import book_key, trades_key
-from cif.bus.stream_writer import StreamEntry
+from cif.bus.stream_writer import AnyEntry
 from cif.ingest.offline import capture_stream_entries
 
 __all__ = [
@@ -202,7 +202,7 @@ def decode_entries(
 
 
 def events_from_entries(
-    entries: Iterable[StreamEntry],
+    entries: Iterable[AnyEntry],
     trades_key: str,
     book_key: str,
     depth_levels: int = DEFAULT_DEPTH_LEVELS,
@@ -212,7 +212,7 @@ def events_from_entries(
     Entries of other keys are ignored. An entry that cannot be decoded is a ``ValueError``
     naming it.
     """
-    picked: list[tuple[int, bool, StreamEntry]] = []
+    picked: list[tuple[int, bool, AnyEntry]] = []
     for e in entries:
         if e.key == trades_key:
             picked.append((int(e.fields["seq"]), True, e))

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from cif._core import BookTicker, DepthUpdate, ParseError, ServerShutdown, Trade, parse_frame
 from cif.bus.fanout import FanoutKeys
-from cif.bus.stream_writer import StreamEntry, StreamWriter
+from cif.bus.stream_writer import PackedEntry, StreamWriter
 from cif.ingest.bad_frames import BadFrames, reason_of
 from cif.ingest.connection import FeedGroup
 from cif.ingest.endpoints import (
@@ -115,7 +115,7 @@ class Gateway:
         await asyncio.to_thread(self.writer.open)
         last_ids = self.writer.last_trade_ids()
         stored_seq = self.writer.max_seq()
-        publish: Callable[[StreamEntry], None] | None = None
+        publish: Callable[[PackedEntry], None] | None = None
         if cfg.redis_url:
             self.redis = aioredis.from_url(
                 cfg.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0

@@ -20,7 +20,7 @@ from cif._core import (
     parse_rest_depth,
 )
 from cif.bus.keys import book_key, trades_key
-from cif.bus.stream_writer import StreamEntry
+from cif.bus.stream_writer import PackedEntry
 from cif.ingest.book_events import BookEvent
 from cif.ingest.capture import iter_capture
 from cif.ingest.symbol_ingest import EventSink, SymbolIngest
@@ -52,7 +52,7 @@ def feed_capture(
     path: str | Path,
     symbol: str,
     sink: EventSink,
-    publish: Callable[[StreamEntry], None] | None,
+    publish: Callable[[PackedEntry], None] | None,
     top_k: int = DEFAULT_TOP_K,
     last_seq: int = 0,
 ) -> SymbolIngest:
@@ -90,10 +90,10 @@ def feed_capture(
 
 def capture_stream_entries(
     path: str | Path, symbol: str, top_k: int = DEFAULT_TOP_K, last_seq: int = 0
-) -> list[StreamEntry]:
+) -> list[PackedEntry]:
     """The stream entries the gateway publishes for ``symbol`` when it receives the capture's
     frames in file order (see :func:`feed_capture`): the trades and book events ``cif live``
     publishes for the same frames."""
-    entries: list[StreamEntry] = []
+    entries: list[PackedEntry] = []
     feed_capture(path, symbol, _NullSink(), entries.append, top_k, last_seq)
     return entries

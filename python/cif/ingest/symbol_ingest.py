@@ -28,7 +28,7 @@ from cif._core import (
     TradeSequencer,
 )
 from cif.bus.fanout import book_entry, trade_entry
-from cif.bus.stream_writer import StreamEntry
+from cif.bus.stream_writer import PackedEntry
 from cif.ingest.backoff import Backoff
 from cif.ingest.book_events import BookEvent, BookEventDeriver
 from cif.ingest.rest_client import MAX_TRADES_PER_REQUEST, RestClient, RestError
@@ -82,7 +82,7 @@ class SymbolIngest:
         self,
         symbol: str,
         sink: EventSink,
-        publish: Callable[[StreamEntry], None] | None,
+        publish: Callable[[PackedEntry], None] | None,
         *,
         trades_key: str,
         book_key: str,

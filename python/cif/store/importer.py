@@ -77,7 +77,8 @@ def _append_book_events(
     sym = symbol.lower()
     entries = capture_stream_entries(path, sym, last_seq=seq_before)
     t_key, b_key = trades_key(sym), book_key(sym)
-    trade_seq = {int(e.fields["trade_id"]): int(e.fields["seq"]) for e in entries if e.key == t_key}
+    trade_fields = [e.fields for e in entries if e.key == t_key]
+    trade_seq = {int(f["trade_id"]): int(f["seq"]) for f in trade_fields}
     book = [e.fields for e in entries if e.key == b_key]
     if not book:
         return 0, 0

@@ -11,9 +11,11 @@
 //! - [`text`]: Python's `int(text)` / `float(text)`.
 //! - [`depth`]: the depth levels' JSON (`[[price, qty], ...]`).
 //! - [`entries`]: `trades:{symbol}` / `book:{symbol}` entries into event log columns.
+//! - [`fanout`]: the same entries out, as the gateway publishes them (pre-packed RESP).
 
 pub mod depth;
 pub mod entries;
+pub mod fanout;
 pub mod repr;
 pub mod rows;
 pub mod text;
@@ -21,6 +23,9 @@ pub mod text;
 pub use depth::{parse_depth_levels, JsonError, LevelError, LevelProblem};
 pub use entries::{
     DecodeError, DecodeProblem, EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue,
+};
+pub use fanout::{
+    pack_book_entry, pack_trade_entry, write_bulk, BookEntry, BOOK_FIELDS, TRADE_FIELDS,
 };
 pub use repr::{py_repr_f64, write_i64};
 pub use rows::{PackedRows, RowColumns, RowPacker, RowsError, ROW_FIELDS};

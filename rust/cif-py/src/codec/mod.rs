@@ -6,6 +6,8 @@
 //! place (NumPy buffers and `bytes` are borrowed, not copied) and only the results are
 //! built as new objects.
 
+mod fanout;
+
 use cif_core::codec::{
     EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue, RowColumns, RowPacker,
     ROW_FIELDS,
@@ -290,5 +292,6 @@ fn decode_event_entries<'py>(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pack_feature_rows, m)?)?;
     m.add_function(wrap_pyfunction!(decode_event_entries, m)?)?;
+    fanout::register(m)?;
     Ok(())
 }
