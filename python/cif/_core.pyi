@@ -32,6 +32,7 @@ __all__ = [
     "__version__",
     "compute_features",
     "decode_event_entries",
+    "feature_digest_rows",
     "feature_names",
     "pack_book_entry",
     "pack_feature_rows",
@@ -516,6 +517,13 @@ def pack_book_entry(
     sides' JSON text, stored as given)."""
 
 # -- feature processor stream entries ----------------------------------------------------------
+
+def feature_digest_rows(rows: Mapping[str, Any]) -> tuple[int, bytes]:
+    """The row count and the bytes the output digest (``cif.digest``) hashes for a feature
+    table: per row ``seq`` and ``ts`` as int64, then each feature column's float64 bits,
+    all little-endian, every NaN as the canonical quiet NaN. ``rows`` is what
+    ``FeatureEngine.process`` returns (``recv_ts_ns`` and ``kind`` are not hashed); a
+    non-str key or a column of another length is a ``TypeError`` / ``ValueError``."""
 
 def pack_feature_rows(
     rows: Mapping[str, NDArray[Any]],

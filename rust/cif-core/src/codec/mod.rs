@@ -11,9 +11,11 @@
 //! - [`text`]: Python's `int(text)` / `float(text)`.
 //! - [`depth`]: the depth levels' JSON (`[[price, qty], ...]`).
 //! - [`entries`]: `trades:{symbol}` / `book:{symbol}` entries into event log columns.
+//! - [`digest_rows`]: feature rows as the bytes the output digest hashes.
 //! - [`fanout`]: the same entries out, as the gateway publishes them (pre-packed RESP).
 
 pub mod depth;
+pub mod digest_rows;
 pub mod entries;
 pub mod fanout;
 pub mod repr;
@@ -21,6 +23,7 @@ pub mod rows;
 pub mod text;
 
 pub use depth::{parse_depth_levels, JsonError, LevelError, LevelProblem};
+pub use digest_rows::{digest_row_bytes, RowLengthError, CANONICAL_NAN_BITS};
 pub use entries::{
     DecodeError, DecodeProblem, EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue,
 };

@@ -9,8 +9,8 @@
 mod fanout;
 
 use cif_core::codec::{
-    EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue, RowColumns, RowPacker,
-    ROW_FIELDS,
+    digest_row_bytes, EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue,
+    RowColumns, RowPacker, ROW_FIELDS,
 };
 use numpy::{
     dtype, Element, PyArray1, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1,
@@ -37,8 +37,15 @@ fn contiguous_column<'py, T: Element>(
     type_name: &str,
 ) -> PyResult<PyReadonlyArray1<'py, T>> {
     let py = rows.py();
-    let np = py.import("numpy")?;
     let mut arr = rows.get_item(key)?;
+    // The engine's columns are already contiguous arrays of the right dtype: take them as
+    // they are (importing NumPy and comparing dtypes per column was most of a small batch).
+    if let Ok(exact) = arr.cast::<PyArray1<T>>() {
+        if exact.is_c_contiguous() {
+            return Ok(exact.readonly());
+        }
+    }
+    let np = py.import("numpy")?;
     if arr.cast::<PyUntypedArray>().is_err() {
         arr = np.getattr("asarray")?.call1((arr,))?;
     }
@@ -87,17 +94,7 @@ fn pack_feature_rows<'py>(
     py: Python<'py>,
     rows: &Bound<'py, PyAny>,
 ) -> PyResult<(usize, Bound<'py, PyList>)> {
-    let mut names: Vec<String> = Vec::new();
-    for key in rows.try_iter()? {
-        let key = key?;
-        let name = key
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("rows has a non-str key {key:?}")))?
-            .to_str()?;
-        if !ROW_FIELDS.contains(&name) {
-            names.push(name.to_owned());
-        }
-    }
+    let names = feature_names(rows)?;
     let ints = ROW_FIELDS
         .iter()
         .map(|key| contiguous_column::<i64>(rows, key, INTS, "int64"))
@@ -128,6 +125,47 @@ fn pack_feature_rows<'py>(
         (0..packed.len()).map(|i| (cols.seq[i], PyBytes::new(py, packed.row(i)))),
     )?;
     Ok((packer.n_fields(), out))
+}
+
+/// The feature columns of `rows`: every key that is not one of the four row fields, in
+/// mapping order.
+fn feature_names(rows: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    for key in rows.try_iter()? {
+        let key = key?;
+        let name = key
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("rows has a non-str key {key:?}")))?
+            .to_str()?;
+        if !ROW_FIELDS.contains(&name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// The row count and the bytes the output digest (`cif.digest`) hashes for a feature
+/// table: per row `seq` and `ts` as int64, then each feature column's float64 bits, all
+/// little-endian, every NaN as the canonical quiet NaN. `rows` is what
+/// `FeatureEngine.process` returns (`recv_ts_ns` and `kind` are not hashed).
+#[pyfunction]
+#[pyo3(name = "feature_digest_rows")]
+fn feature_digest_rows<'py>(
+    py: Python<'py>,
+    rows: &Bound<'py, PyAny>,
+) -> PyResult<(usize, Bound<'py, PyBytes>)> {
+    let names = feature_names(rows)?;
+    let seq = contiguous_column::<i64>(rows, ROW_FIELDS[0], INTS, "int64")?;
+    let ts = contiguous_column::<i64>(rows, ROW_FIELDS[1], INTS, "int64")?;
+    let floats = names
+        .iter()
+        .map(|key| contiguous_column::<f64>(rows, key, FLOATS, "float64"))
+        .collect::<PyResult<Vec<_>>>()?;
+    let features: Vec<&[f64]> = floats.iter().map(|a| a.as_slice().unwrap_or(&[])).collect();
+    let seq = seq.as_slice().unwrap_or(&[]);
+    let data = digest_row_bytes(seq, ts.as_slice().unwrap_or(&[]), &features)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok((seq.len(), PyBytes::new(py, &data)))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -292,6 +330,7 @@ fn decode_event_entries<'py>(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pack_feature_rows, m)?)?;
     m.add_function(wrap_pyfunction!(decode_event_entries, m)?)?;
+    m.add_function(wrap_pyfunction!(feature_digest_rows, m)?)?;
     fanout::register(m)?;
     Ok(())
 }
