@@ -13,7 +13,7 @@ from cif.bus.keys import book_key, features_key, forecasts_key, trades_key
 from cif.bus.stream_writer import RedisUnavailable, StreamEntry, StreamWriter
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 
 def _trades(n: int, first_id: int = 1000, key: str = "trades:{btcusdt}") -> list[StreamEntry]:

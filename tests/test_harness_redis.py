@@ -10,8 +10,8 @@ import duckdb
 import pytest
 import redis
 
-if TYPE_CHECKING:  # annotations only: at run time "conftest" may name benches/conftest.py
-    from conftest import RedisServer
+if TYPE_CHECKING:  # annotations only
+    from local_servers import RedisServer
 
 
 def test_xadd_xrange_xread_roundtrip(redis_client: redis.Redis) -> None:

@@ -23,7 +23,7 @@ from cif.api.server import add_arguments, build_config, redact_url
 from cif.forecast.models import default_model
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -25,7 +25,7 @@ from cif.api.app import create_app
 from cif.bus.keys import eval_key
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -28,11 +28,11 @@ from test_api_kit import (
 from cif.bus.keys import eval_key, forecasts_key, trades_key
 from cif.forecast.evaluation import Evaluator
 from cif.store.live_writer import LiveWriter
-from conftest import free_port
 from event_builders import trade
+from local_servers import free_port
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 

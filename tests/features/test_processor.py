@@ -50,7 +50,7 @@ from cif.features.processor import (
 from support_streams import ModuleProcess, awrite_entries, killed_at_exit, wait_for, write_entries
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -22,7 +22,7 @@ from cif.ingest.capture import read_capture_bytes
 from cif.store.segments import open_history
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -28,7 +28,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from cif.ingest.gateway import GatewayConfig
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -23,7 +23,7 @@ from live_testkit import GUARD_S, SimProcess, gateway_config, running_gateway, s
 from cif.ingest.gateway import Gateway
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(240)
 

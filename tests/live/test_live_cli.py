@@ -17,7 +17,7 @@ from live_testkit import sim_process
 from cif.store.segments import open_history
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 

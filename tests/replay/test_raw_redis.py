@@ -17,7 +17,7 @@ from cif.bus.stream_writer import pack_command
 from cif.replay.raw_redis import RawRedis, RawRedisError
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(60)
 

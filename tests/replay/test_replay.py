@@ -37,7 +37,7 @@ from cif.features.event_log import events_from_capture
 from cif.replay.offline import replay_frame, replay_symbol
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(240)
 

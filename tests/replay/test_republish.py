@@ -24,7 +24,7 @@ from cif.ingest.offline import capture_stream_entries
 from cif.replay.republish import Pacing, republish
 
 if TYPE_CHECKING:
-    from conftest import RedisServer
+    from local_servers import RedisServer
 
 pytestmark = pytest.mark.timeout(240)
 
