@@ -44,6 +44,7 @@ from cif.api.streams import (
     MalformedEntry,
     StreamTailer,
     decode_entry,
+    forecast_json,
     last_id,
     stream_key,
 )
@@ -224,7 +225,15 @@ class Hub:
 
     def _dispatch(self, stream: _Stream, entries: list[Entry]) -> None:
         texts: list[str] = []
+        fast = stream.channel == "forecasts"
+        # the message around a record, as _dumps writes it: {"channel":…,"symbol":…,"data":{…}}
+        head = _dumps({"channel": stream.channel, "symbol": stream.symbol, "data": 0})[:-2]
         for entry in entries:
+            if fast:
+                body = forecast_json(entry[1])
+                if body is not None:
+                    texts.append(f"{head}{body}}}")
+                    continue
             try:
                 data = decode_entry(stream.channel, stream.symbol, entry)
                 texts.append(

@@ -635,8 +635,11 @@ class _Session(SymbolSession[SymbolStats]):
             await self.maybe_renew()
             if idle:
                 await self._wait_for_data()
-            bound, n = await self._read_new()
-            idle = n == 0
+            bound, _n = await self._read_new()
+            # Everything there was is read (no stream hit read_count): wait before the
+            # next read. The wait returns at once if entries arrived meanwhile, so this
+            # saves the fenced read that would come back empty after every batch.
+            idle = bound == math.inf
             ready = self._ready(bound)
             if ready:
                 await self._process(ready)
