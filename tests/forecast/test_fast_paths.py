@@ -431,7 +431,7 @@ def ref_decode(
     header = [f.encode() for f in ROW_FIELDS]
     used = [f.encode() for f in dict.fromkeys([*features, "mid"])]
     for entry_id, fields in entries:
-        s.acks.append(entry_id)
+        s.acks.append(bulk(entry_id))
         if not fields:
             s.stats.trimmed += 1
             continue

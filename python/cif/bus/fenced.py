@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from cif.bus.stream_writer import XADD_COUNTED_LUA, bulk, round_trip
+from cif.bus.stream_writer import XADD_COUNTED_LUA, bulk, pack_command_bulks, round_trip
 from cif.digest import ChainDigest
 from cif.features.leases import FENCE_LUA
 
@@ -126,6 +126,20 @@ class Fence:
             if is_lease_lost(exc):
                 raise LeaseLost(str(exc)) from exc
             raise
+
+    async def eval_with_bulks(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[bytes | str | int],
+        bulks: Sequence[bytes],
+    ) -> Any:
+        """:meth:`eval` with trailing arguments already packed as RESP bulk strings
+        (:func:`~cif.bus.stream_writer.bulk`), sent pre-packed in one round trip."""
+        head: list[bytes | str | int] = [b"EVAL", script, 1 + len(keys), self.lease_key]
+        head += [*keys, self.owner, *args]
+        (reply,) = await round_trip(self.client, pack_command_bulks(head, bulks), 1)
+        return check_reply(reply)
 
     async def claim(self, key: str, group: str, consumer: str, count: int) -> tuple[int, int]:
         """Take over every pending entry of ``group`` on ``key`` (min-idle 0: we hold the

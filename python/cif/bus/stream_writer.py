@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -332,10 +332,18 @@ def bulk(data: bytes) -> bytes:
 def pack_command(*args: bytes | str | int) -> bytes:
     """One command as a RESP array of bulk strings (``str`` and ``int`` arguments as their
     text), for :func:`round_trip` or any pipelined writer."""
+    return pack_command_bulks(args, ())
+
+
+def pack_command_bulks(args: Sequence[bytes | str | int], bulks: Sequence[bytes]) -> bytes:
+    """``pack_command(*args, *values)`` where ``bulks`` are the trailing values already as
+    :func:`bulk` strings: a checkpoint acks thousands of entry IDs, which are bulked one by
+    one as they are read rather than all at once while the event loop waits."""
     return b"".join(
         [
-            b"*%d\r\n" % len(args),
+            b"*%d\r\n" % (len(args) + len(bulks)),
             *(bulk(a if isinstance(a, bytes) else str(a).encode()) for a in args),
+            *bulks,
         ]
     )
 

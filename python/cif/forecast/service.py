@@ -97,7 +97,7 @@ from cif.bus.fenced import (
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
-from cif.bus.stream_writer import bulk, pack_command, round_trip
+from cif.bus.stream_writer import bulk, pack_command_bulks, round_trip
 from cif.digest import ChainDigest
 from cif.features.entries import ROW_FIELDS
 from cif.features.leases import FENCE_LUA, Lease, lease_key
@@ -440,6 +440,7 @@ class _Session(SymbolSession[ForecastStats]):
         self.forecast_queue = _ColumnQueue(
             (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8")), (0, self.k, self.k)
         )
+        #: entry IDs to ack with the next checkpoint, as RESP bulk strings (``bulk(id)``)
         self.acks: list[bytes] = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
@@ -694,7 +695,7 @@ class _Session(SymbolSession[ForecastStats]):
         last_ts = self.evaluator.last_ts
         out = _Batch()
         for entry_id, fields in entries:
-            acks.append(entry_id)
+            acks.append(bulk(entry_id))
             if not fields:  # trimmed from the stream while pending
                 stats.trimmed += 1
                 continue
@@ -950,21 +951,23 @@ class _Session(SymbolSession[ForecastStats]):
         t0 = time.perf_counter_ns()
         blob = self.snapshot()
         summary = json.dumps(self.evaluator.summary(), allow_nan=False, separators=(",", ":"))
-        payload = pack_command(
-            b"EVAL",
-            _CHECKPOINT_LUA,
-            b"5",
-            self.lease.key.encode(),
-            self.state.encode(),
-            self.eval.encode(),
-            self.features.encode(),
-            self.digest_key.encode(),
-            self.fc.owner.encode(),
-            self.cfg.group.encode(),
-            blob,
-            summary.encode(),
-            *digest_args(self.digest),
-            *self.acks,
+        payload = pack_command_bulks(
+            [
+                b"EVAL",
+                _CHECKPOINT_LUA,
+                b"5",
+                self.lease.key.encode(),
+                self.state.encode(),
+                self.eval.encode(),
+                self.features.encode(),
+                self.digest_key.encode(),
+                self.fc.owner.encode(),
+                self.cfg.group.encode(),
+                blob,
+                summary.encode(),
+                *digest_args(self.digest),
+            ],
+            self.acks,
         )
         (reply,) = await round_trip(self.client, payload, 1)
         check_reply(reply)
