@@ -653,3 +653,43 @@ def test_a_large_engine_state_is_checkpointed_less_often(
         await proc.client.aclose()
 
     asyncio.run(go())
+
+
+def test_a_background_checkpoint_lands_or_raises_on_the_next_step(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """The loop's checkpoint goes out without waiting: state and acks are taken when it
+    starts (later work is not in it), it lands as a whole, and a lost lease is raised by
+    the next collection, with nothing written."""
+
+    async def go() -> tuple[bytes, bytes]:
+        proc = FeatureProcessor(_config(redis_server.url))
+        lease = Lease(proc.client, lease_key("btcusdt"), proc.owner, 5.0)
+        assert await lease.acquire()
+        session = _Session(proc, "btcusdt", lease)
+        session.engine = FeatureEngine()
+        await session._ensure_groups()
+        for i in range(500):
+            session.engine.push_trade(i + 1, 1_000 + i, 0, 100.0 + i % 7, 1.0, 1 - 2 * (i % 2))
+        session.dirty = True
+        taken = session.engine.snapshot()
+        session._start_checkpoint()
+        assert not session.dirty
+        assert session._inflight is not None
+        session.engine.push_trade(501, 2_000, 0, 99.0, 1.0, 1)  # after the start: not in it
+        await session._checkpoint_landed(wait=True)
+        assert session._inflight is None
+        assert session.stats.checkpoints == 1
+        landed = await proc.client.get(state_key("btcusdt"))
+        await proc.client.set(lease_key("btcusdt"), "someone-else")
+        session.dirty = True
+        session._start_checkpoint()
+        with pytest.raises(LeaseLost):
+            await session._checkpoint_landed(wait=True)
+        assert session.stats.checkpoints == 1
+        await proc.client.aclose()
+        return taken, landed  # type: ignore[return-value]
+
+    taken, landed = asyncio.run(go())
+    assert landed == taken
+    assert redis_client.get(state_key("btcusdt")) == taken  # the fenced one wrote nothing
