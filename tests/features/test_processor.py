@@ -673,19 +673,19 @@ def test_a_background_checkpoint_lands_or_raises_on_the_next_step(
             session.engine.push_trade(i + 1, 1_000 + i, 0, 100.0 + i % 7, 1.0, 1 - 2 * (i % 2))
         session.dirty = True
         taken = session.engine.snapshot()
-        session._start_checkpoint()
+        session.start_checkpoint()
         assert not session.dirty
         assert session._inflight is not None
         session.engine.push_trade(501, 2_000, 0, 99.0, 1.0, 1)  # after the start: not in it
-        await session._checkpoint_landed(wait=True)
+        await session.checkpoint_landed(wait=True)
         assert session._inflight is None
         assert session.stats.checkpoints == 1
         landed = await proc.client.get(state_key("btcusdt"))
         await proc.client.set(lease_key("btcusdt"), "someone-else")
         session.dirty = True
-        session._start_checkpoint()
+        session.start_checkpoint()
         with pytest.raises(LeaseLost):
-            await session._checkpoint_landed(wait=True)
+            await session.checkpoint_landed(wait=True)
         assert session.stats.checkpoints == 1
         await proc.client.aclose()
         return taken, landed  # type: ignore[return-value]

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -56,6 +56,8 @@ class OwnershipStats(Protocol):
     #: pending entries taken over from other consumers / trimmed while pending
     claimed: int
     trimmed: int
+    #: checkpoints that landed
+    checkpoints: int
 
     @property
     def skipped(self) -> int: ...
@@ -260,6 +262,11 @@ class OwnedSymbols(Generic[S]):
             except (RedisError, OSError) as exc:
                 stats.errors += 1
                 log.warning("%s: redis error (%s); stopped working on it, will retry", symbol, exc)
+                # Idle pooled connections may lead to a server that is gone (a restart, a
+                # failover): drop them, or each would fail the next session in turn.
+                # Connections other sessions are using are left alone.
+                with contextlib.suppress(RedisError, OSError):
+                    await self.client.connection_pool.disconnect(inuse_connections=False)
             except Exception:
                 stats.errors += 1
                 log.exception("%s: unexpected error; stopped working on it, will retry", symbol)
@@ -334,6 +341,63 @@ class SymbolSession(Generic[S]):
         #: checkpoint predates digests); checkpointed with the state
         self.digest: ChainDigest | None = None
         self.last_renew = time.monotonic()
+        #: the checkpoint on its way to Redis (:meth:`start_checkpoint`)
+        self._inflight: asyncio.Future[None] | None = None
+
+    # -- checkpoints in the background --------------------------------------------------------
+
+    def checkpoint_call(self) -> Coroutine[Any, Any, None]:
+        """The fenced checkpoint call of the state and acks as they are now: taken, and the
+        session's counters reset, before the call is awaited. Each session defines it."""
+        raise NotImplementedError
+
+    def checkpoint_landed_hook(self, took_ns: int) -> None:
+        """A checkpoint landed ``took_ns`` after it was taken (stats)."""
+        self.stats.checkpoints += 1
+
+    async def checkpoint_now(self) -> None:
+        """Checkpoint and wait until it has landed (after the one in flight, if any)."""
+        await self.checkpoint_landed(wait=True)
+        t0 = time.perf_counter_ns()
+        await self.checkpoint_call()
+        self.checkpoint_landed_hook(time.perf_counter_ns() - t0)
+
+    def start_checkpoint(self) -> None:
+        """Checkpoint without waiting for Redis: the state and the acks are taken now and
+        the call goes out in the background while processing goes on.
+
+        Why: a state is up to megabytes, and under load Redis takes tens of milliseconds to
+        receive and store it; the symbol's rows used to wait for all of it. Nothing depends
+        on a checkpoint having landed (output is published idempotently, and a restart
+        resumes from whichever checkpoint landed last). One is in flight at a time (call
+        :meth:`checkpoint_landed` with ``wait`` first), and a failed one (``LeaseLost``,
+        say) is raised by :meth:`checkpoint_landed`."""
+        assert self._inflight is None, "a checkpoint is in flight"
+        t0 = time.perf_counter_ns()
+        call = self.checkpoint_call()
+
+        async def landing() -> None:
+            await call
+            self.checkpoint_landed_hook(time.perf_counter_ns() - t0)
+
+        self._inflight = asyncio.ensure_future(landing())
+
+    async def checkpoint_landed(self, wait: bool) -> None:
+        """Collect the background checkpoint once it is done (with ``wait``: once it has
+        landed); its error, if any, is raised here."""
+        task = self._inflight
+        if task is None or not (wait or task.done()):
+            return
+        self._inflight = None
+        await task
+
+    def drop_checkpoint(self) -> None:
+        """The ownership period ends with an error: a checkpoint still in flight is
+        cancelled (if it lands first, the fence let it through: it is a valid one)."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def maybe_renew(self) -> None:
         """Renew the lease every third of its TTL; :class:`LeaseLost` if it is gone."""

@@ -317,8 +317,6 @@ class _Session(SymbolSession[SymbolStats]):
         self.pending: list[_Input] = []
         #: last entry ID delivered to the group, per stream (where waiting resumes)
         self.last_ids: dict[str, str] = {self.trades: "$", self.book: "$"}
-        #: the checkpoint on its way to Redis (:meth:`_start_checkpoint`)
-        self._inflight: asyncio.Future[Any] | None = None
         #: entry IDs to ack with the next checkpoint, as RESP bulk strings
         self.ack_trades: list[bytes] = []
         self.ack_book: list[bytes] = []
@@ -586,58 +584,27 @@ class _Session(SymbolSession[SymbolStats]):
     async def _checkpoint(self) -> None:
         """Snapshot the engine and ack everything processed so far, in one fenced call
         (after the one in flight, if any, has landed)."""
-        await self._checkpoint_landed(wait=True)
-        await self._checkpoint_call()
-        self.stats.checkpoints += 1
+        await self.checkpoint_now()
 
-    def _start_checkpoint(self) -> None:
-        """:meth:`_checkpoint` without waiting for Redis: the state and the acks are taken
-        now and the call goes out in the background while processing goes on.
-
-        Why: the state is megabytes, and under load Redis takes tens of milliseconds to
-        receive and store it; this symbol's features used to wait for all of it. Nothing
-        depends on the checkpoint having landed (rows are published idempotently, and a
-        restart resumes from whichever checkpoint landed last); one is in flight at a time,
-        and a failed one (``LeaseLost``, say) is raised by :meth:`_checkpoint_landed`."""
-        assert self._inflight is None
-        self._inflight = asyncio.ensure_future(self._checkpoint_call())
-
-    async def _checkpoint_landed(self, wait: bool) -> None:
-        """Collect the background checkpoint once it is done (or, with ``wait``, once it
-        lands): its error, if any, is raised here."""
-        task = self._inflight
-        if task is None or not (wait or task.done()):
-            return
-        self._inflight = None
-        await task
-        self.stats.checkpoints += 1
-
-    def _drop_checkpoint(self) -> None:
-        """The ownership period ends with an error: a checkpoint still in flight is
-        cancelled (if it lands first, the fence had let it: it is a valid checkpoint)."""
-        task, self._inflight = self._inflight, None
-        if task is not None:
-            task.cancel()
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    def _checkpoint_call(self) -> Coroutine[Any, Any, Any]:
-        """The fenced checkpoint call of the state and acks as they are now (taken, and the
-        counters reset, before the call is awaited)."""
+    def checkpoint_call(self) -> Coroutine[Any, Any, None]:
+        """The fenced call of the engine snapshot and the acks as they are now."""
         assert self.engine is not None
         snapshot = self.engine.snapshot()
         self.snapshot_bytes = len(snapshot)
-        call = self.fence.eval_with_bulks(
-            _CHECKPOINT_LUA,
-            [self.state, self.trades, self.book, self.digest_key],
-            [self.cfg.group, snapshot, len(self.ack_trades), *digest_args(self.digest)],
-            [*self.ack_trades, *self.ack_book],
-        )
+        args: list[bytes | str | int] = [self.cfg.group, snapshot, len(self.ack_trades)]
+        args += digest_args(self.digest)
+        acks = [*self.ack_trades, *self.ack_book]
+        keys = [self.state, self.trades, self.book, self.digest_key]
+
+        async def call() -> None:
+            await self.fence.eval_with_bulks(_CHECKPOINT_LUA, keys, args, acks)
+
         self.ack_trades = []
         self.ack_book = []
         self.since_checkpoint = 0
         self.dirty = False
         self.last_checkpoint = time.monotonic()
-        return call
+        return call()
 
     def checkpoint_interval(self) -> float:
         """Seconds between checkpoints: ``checkpoint_interval_s``, longer for a large state.
@@ -672,7 +639,7 @@ class _Session(SymbolSession[SymbolStats]):
         try:
             while not stop.is_set():
                 await self.maybe_renew()
-                await self._checkpoint_landed(wait=False)
+                await self.checkpoint_landed(wait=False)
                 if idle:
                     await self._wait_for_data()
                 bound, _n = await self._read_new()
@@ -684,13 +651,13 @@ class _Session(SymbolSession[SymbolStats]):
                 if ready:
                     await self._process(ready)
                 if self._checkpoint_due(time.monotonic()):
-                    await self._checkpoint_landed(wait=True)
-                    self._start_checkpoint()
-            await self._checkpoint_landed(wait=True)
+                    await self.checkpoint_landed(wait=True)
+                    self.start_checkpoint()
+            await self.checkpoint_landed(wait=True)
             if self.dirty or self.ack_trades or self.ack_book:
                 await self._checkpoint()
         except BaseException:
-            self._drop_checkpoint()
+            self.drop_checkpoint()
             raise
 
 

@@ -81,7 +81,7 @@ import math
 import pickle
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -947,8 +947,11 @@ class _Session(SymbolSession[ForecastStats]):
 
     async def _checkpoint(self) -> None:
         """State, evaluation summary and the acks of everything processed, in one fenced
-        call."""
-        t0 = time.perf_counter_ns()
+        call (after the one in flight, if any, has landed)."""
+        await self.checkpoint_now()
+
+    def checkpoint_call(self) -> Coroutine[Any, Any, None]:
+        """The fenced call of the state, the summary and the acks as they are now."""
         blob = self.snapshot()
         summary = json.dumps(self.evaluator.summary(), allow_nan=False, separators=(",", ":"))
         payload = pack_command_bulks(
@@ -969,16 +972,21 @@ class _Session(SymbolSession[ForecastStats]):
             ],
             self.acks,
         )
-        (reply,) = await round_trip(self.client, payload, 1)
-        check_reply(reply)
         self.acks = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
+
+        async def call() -> None:
+            (reply,) = await round_trip(self.client, payload, 1)
+            check_reply(reply)
+
+        return call()
+
+    def checkpoint_landed_hook(self, took_ns: int) -> None:
         stats = self.stats
         stats.checkpoints += 1
-        took = time.perf_counter_ns() - t0
-        stats.checkpoint_ns_total += took
-        stats.checkpoint_ns_max = max(stats.checkpoint_ns_max, took)
+        stats.checkpoint_ns_total += took_ns
+        stats.checkpoint_ns_max = max(stats.checkpoint_ns_max, took_ns)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -993,17 +1001,24 @@ class _Session(SymbolSession[ForecastStats]):
         streams: dict[Any, Any] = {self.features: ">"}
         group, consumer = self.cfg.group, self.consumer
         count, block = self.cfg.read_count, self.cfg.block_ms
-        while not stop.is_set():
-            await self.maybe_renew()
-            reply: Any = await read(group, consumer, streams, count=count, block=block)
-            if reply:
-                entries = reply[0][1]
-                if entries:
-                    await self._process(entries)
-            if self._checkpoint_due(time.monotonic()):
+        try:
+            while not stop.is_set():
+                await self.maybe_renew()
+                await self.checkpoint_landed(wait=False)
+                reply: Any = await read(group, consumer, streams, count=count, block=block)
+                if reply:
+                    entries = reply[0][1]
+                    if entries:
+                        await self._process(entries)
+                if self._checkpoint_due(time.monotonic()):
+                    await self.checkpoint_landed(wait=True)
+                    self.start_checkpoint()
+            await self.checkpoint_landed(wait=True)
+            if self.dirty or self.acks:
                 await self._checkpoint()
-        if self.dirty or self.acks:
-            await self._checkpoint()
+        except BaseException:
+            self.drop_checkpoint()
+            raise
 
 
 # -- the service -------------------------------------------------------------------------------
