@@ -255,6 +255,33 @@ def test_run_flushes_on_its_own_and_seals_at_the_end(duckdb_path: Path, tmp_path
     assert len(list(history.glob("trades/date=*/seg-*.parquet"))) == 1
 
 
+def test_the_writer_uses_one_duckdb_thread_unless_told_otherwise(
+    duckdb_path: Path, tmp_path: Path
+) -> None:
+    """A seal with a DuckDB thread per core starved the event loop and Redis for seconds;
+    the live writer's connection runs on one thread by default."""
+
+    def threads(w: LiveWriter) -> int:
+        return int(
+            w._call(lambda: w._db().execute("SELECT current_setting('threads')").fetchone()[0])
+        )  # type: ignore[index]
+
+    w = LiveWriter(duckdb_path)
+    w.open()
+    try:
+        assert threads(w) == 1
+    finally:
+        w.close()
+    w = LiveWriter(tmp_path / "other.duckdb", threads=2)
+    w.open()
+    try:
+        assert threads(w) == 2
+    finally:
+        w.close()
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        LiveWriter(duckdb_path, threads=0)
+
+
 def test_a_reopened_writer_resumes_after_the_stored_rows(duckdb_path: Path) -> None:
     w = LiveWriter(duckdb_path)
     w.open()

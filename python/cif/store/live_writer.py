@@ -264,10 +264,17 @@ class LiveWriter:
         flush_interval_s: float = 0.5,
         seal_interval_s: float = 60.0,
         max_pending_rows: int = 2_000_000,
+        threads: int = 1,
     ) -> None:
         if flush_interval_s <= 0 or seal_interval_s <= 0 or max_pending_rows <= 0:
             raise ValueError("flush_interval_s, seal_interval_s and max_pending_rows must be > 0")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.db_path = Path(db_path)
+        #: DuckDB worker threads. One by default: the writer shares the machine with the
+        #: event loop and Redis, and a seal with a thread per core took every core for
+        #: seconds (measured: a 2.2 s seal on 2 cores held forecasts back by 1.5 s).
+        self.threads = threads
         self.history_dir = None if history_dir is None else Path(history_dir)
         self.flush_interval_s = flush_interval_s
         self.seal_interval_s = seal_interval_s
@@ -318,6 +325,9 @@ class LiveWriter:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.db_path))
         try:
+            # SET, not a connect-time config: DuckDB refuses a second connection to the
+            # file with a different config in one process.
+            con.execute(f"SET threads = {int(self.threads)}")
             ensure_schema(con)
             segments.ensure_seal_tables(con)
             if self.history_dir is not None:
@@ -550,8 +560,16 @@ class LiveWriter:
         if self.history_dir is None:
             return 0
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         files = await loop.run_in_executor(self._executor, self._seal)
         self.stats.segments_written += files
+        if files:
+            log.info(
+                "sealed %d segment file(s) into %s in %.2f s",
+                files,
+                self.history_dir,
+                time.perf_counter() - started,
+            )
         return files
 
     async def run(self, stop: asyncio.Event) -> None:
