@@ -12,7 +12,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "BOOK_FIELDS",
     "ERROR_REASONS",
+    "TRADE_FIELDS",
     "AggTrade",
     "BookTicker",
     "DepthSnapshot",
@@ -491,6 +493,11 @@ def feature_names(
     """The feature names, in row order, for the given settings."""
 
 # -- gateway stream entries ---------------------------------------------------------------------
+
+#: Field names of a ``trades:{symbol}`` entry, in order.
+TRADE_FIELDS: Final[tuple[str, ...]]
+#: Field names of a ``book:{symbol}`` entry, in order.
+BOOK_FIELDS: Final[tuple[str, ...]]
 
 def pack_trade_entry(trade: Trade, seq: int, backfilled: bool) -> bytes:
     """The ``trades:{symbol}`` entry of a released trade, pre-packed for the gateway's batch

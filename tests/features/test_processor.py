@@ -362,6 +362,18 @@ def _one_row(seq: int) -> dict[str, Any]:
     }
 
 
+async def _owned_session(config: ProcessorConfig) -> tuple[FeatureProcessor, _Session]:
+    """A processor holding btcusdt's lease, and a session on it with a fresh engine and the
+    consumer groups in place (the pieces of ``run`` a test drives one by one)."""
+    proc = FeatureProcessor(config)
+    lease = Lease(proc.client, lease_key("btcusdt"), proc.owner, 5.0)
+    assert await lease.acquire()
+    session = _Session(proc, "btcusdt", lease)
+    session.engine = FeatureEngine()
+    await session._ensure_groups()
+    return proc, session
+
+
 def test_reads_claims_publishing_and_checkpoints_are_fenced_by_the_lease(
     redis_server: RedisServer, redis_client: redis.Redis, btc_entries: list[StreamEntry]
 ) -> None:
@@ -371,12 +383,7 @@ def test_reads_claims_publishing_and_checkpoints_are_fenced_by_the_lease(
     write_entries(redis_server.url, btc_entries[:50])
 
     async def go() -> None:
-        proc = FeatureProcessor(_config(redis_server.url))
-        lease = Lease(proc.client, lease_key("btcusdt"), proc.owner, 5.0)
-        assert await lease.acquire()
-        session = _Session(proc, "btcusdt", lease)
-        session.engine = FeatureEngine()
-        await session._ensure_groups()
+        proc, session = await _owned_session(_config(redis_server.url))
         await session._publish(_one_row(7))
         await proc.client.set(lease_key("btcusdt"), "someone-else")
         with pytest.raises(LeaseLost):
@@ -630,12 +637,8 @@ def test_a_large_engine_state_is_checkpointed_less_often(
     small states keep ``checkpoint_interval_s``."""
 
     async def go() -> None:
-        proc = FeatureProcessor(_config(redis_server.url, checkpoint_bytes_per_s=1000.0))
-        lease = Lease(proc.client, lease_key("btcusdt"), proc.owner, 5.0)
-        assert await lease.acquire()
-        session = _Session(proc, "btcusdt", lease)
-        session.engine = FeatureEngine()
-        await session._ensure_groups()
+        config = _config(redis_server.url, checkpoint_bytes_per_s=1000.0)
+        proc, session = await _owned_session(config)
         assert session.checkpoint_interval() == 0.2  # nothing written yet
         for i in range(2000):  # a minute-window state of a few tens of kB
             session.engine.push_trade(i + 1, 1_000 + i, 0, 100.0 + i % 7, 1.0, 1 - 2 * (i % 2))
@@ -663,12 +666,7 @@ def test_a_background_checkpoint_lands_or_raises_on_the_next_step(
     the next collection, with nothing written."""
 
     async def go() -> tuple[bytes, bytes]:
-        proc = FeatureProcessor(_config(redis_server.url))
-        lease = Lease(proc.client, lease_key("btcusdt"), proc.owner, 5.0)
-        assert await lease.acquire()
-        session = _Session(proc, "btcusdt", lease)
-        session.engine = FeatureEngine()
-        await session._ensure_groups()
+        proc, session = await _owned_session(_config(redis_server.url))
         for i in range(500):
             session.engine.push_trade(i + 1, 1_000 + i, 0, 100.0 + i % 7, 1.0, 1 - 2 * (i % 2))
         session.dirty = True

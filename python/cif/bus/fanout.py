@@ -12,40 +12,14 @@ every tick on the event loop the whole pipeline shares.
 
 from __future__ import annotations
 
-from cif._core import Trade, pack_book_entry, pack_trade_entry
+from cif._core import BOOK_FIELDS, TRADE_FIELDS, Trade, pack_book_entry, pack_trade_entry
 from cif.bus.keys import book_key, trades_key
 from cif.bus.stream_writer import PackedEntry
 from cif.ingest.book_events import BookEvent
 
-#: Field names of a trade entry, in order (documented in the README).
-TRADE_FIELDS = (
-    "seq",
-    "trade_id",
-    "ts",
-    "event_ts",
-    "recv_ts_ns",
-    "price",
-    "qty",
-    "side",
-    "backfilled",
-)
-
-#: Field names of a book entry, in order (documented in the README).
-BOOK_FIELDS = (
-    "seq",
-    "update_id",
-    "event_ts",
-    "recv_ts_ns",
-    "source",
-    "bid_price",
-    "bid_qty",
-    "ask_price",
-    "ask_qty",
-    "book_update_id",
-    "bids",
-    "asks",
-)
-
+# TRADE_FIELDS and BOOK_FIELDS, the entries' field names in order (documented in the
+# README), are defined once, by the Rust encoders.
+__all__ = ["BOOK_FIELDS", "TRADE_FIELDS", "FanoutKeys", "book_entry", "trade_entry"]
 
 _N_TRADE = len(TRADE_FIELDS)
 _N_BOOK = len(BOOK_FIELDS)

@@ -1,9 +1,12 @@
 //! Bindings for `cif_core::codec::fanout`: the gateway's stream entries, one call per entry
 //! (`cif._core.pack_trade_entry`, `cif._core.pack_book_entry`).
 
-use cif_core::codec::{pack_book_entry as pack_book, pack_trade_entry as pack_trade, BookEntry};
+use cif_core::codec::{
+    pack_book_entry as pack_book, pack_trade_entry as pack_trade, BookEntry, BOOK_FIELDS,
+    TRADE_FIELDS,
+};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 use crate::ingest::events::PyTrade;
 
@@ -68,6 +71,8 @@ fn pack_book_entry<'py>(
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("TRADE_FIELDS", PyTuple::new(m.py(), TRADE_FIELDS)?)?;
+    m.add("BOOK_FIELDS", PyTuple::new(m.py(), BOOK_FIELDS)?)?;
     m.add_function(wrap_pyfunction!(pack_trade_entry, m)?)?;
     m.add_function(wrap_pyfunction!(pack_book_entry, m)?)?;
     Ok(())
