@@ -56,18 +56,5 @@ def trade_entry(key: str, trade: Trade, seq: int, backfilled: bool) -> PackedEnt
 def book_entry(key: str, ev: BookEvent) -> PackedEntry:
     """The ``book:{symbol}`` entry of a book event (fields: :data:`BOOK_FIELDS`; depth
     levels as JSON ``[[p,q],...]``)."""
-    body = pack_book_entry(
-        ev.seq,
-        ev.update_id,
-        ev.event_ts,
-        ev.recv_ts_ns,
-        ev.source,
-        ev.bid_price,
-        ev.bid_qty,
-        ev.ask_price,
-        ev.ask_qty,
-        ev.book_update_id,
-        ev.bids_json,
-        ev.asks_json,
-    )
+    body = pack_book_entry(*ev.record())
     return PackedEntry(key, f"{ev.seq}-0", _N_BOOK, body)

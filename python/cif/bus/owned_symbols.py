@@ -355,7 +355,7 @@ class SymbolSession(Generic[S]):
         """A checkpoint landed ``took_ns`` after it was taken (stats)."""
         self.stats.checkpoints += 1
 
-    async def checkpoint_now(self) -> None:
+    async def _checkpoint(self) -> None:
         """Checkpoint and wait until it has landed (after the one in flight, if any)."""
         await self.checkpoint_landed(wait=True)
         t0 = time.perf_counter_ns()
@@ -381,6 +381,13 @@ class SymbolSession(Generic[S]):
             self.checkpoint_landed_hook(time.perf_counter_ns() - t0)
 
         self._inflight = asyncio.ensure_future(landing())
+
+    async def checkpoint_step(self, due: bool) -> None:
+        """Once per loop step: collect a checkpoint that has landed and, if one is ``due``,
+        start it (after waiting for the one in flight)."""
+        await self.checkpoint_landed(wait=due)
+        if due:
+            self.start_checkpoint()
 
     async def checkpoint_landed(self, wait: bool) -> None:
         """Collect the background checkpoint once it is done (with ``wait``: once it has

@@ -581,11 +581,6 @@ class _Session(SymbolSession[SymbolStats]):
                 done.first_error,
             )
 
-    async def _checkpoint(self) -> None:
-        """Snapshot the engine and ack everything processed so far, in one fenced call
-        (after the one in flight, if any, has landed)."""
-        await self.checkpoint_now()
-
     def checkpoint_call(self) -> Coroutine[Any, Any, None]:
         """The fenced call of the engine snapshot and the acks as they are now."""
         assert self.engine is not None
@@ -639,7 +634,6 @@ class _Session(SymbolSession[SymbolStats]):
         try:
             while not stop.is_set():
                 await self.maybe_renew()
-                await self.checkpoint_landed(wait=False)
                 if idle:
                     await self._wait_for_data()
                 bound, _n = await self._read_new()
@@ -650,9 +644,7 @@ class _Session(SymbolSession[SymbolStats]):
                 ready = self._ready(bound)
                 if ready:
                     await self._process(ready)
-                if self._checkpoint_due(time.monotonic()):
-                    await self.checkpoint_landed(wait=True)
-                    self.start_checkpoint()
+                await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
             await self.checkpoint_landed(wait=True)
             if self.dirty or self.ack_trades or self.ack_book:
                 await self._checkpoint()

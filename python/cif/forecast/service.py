@@ -945,11 +945,6 @@ class _Session(SymbolSession[ForecastStats]):
             return True
         return self.dirty and now - self.last_checkpoint >= self.cfg.eval_interval_s
 
-    async def _checkpoint(self) -> None:
-        """State, evaluation summary and the acks of everything processed, in one fenced
-        call (after the one in flight, if any, has landed)."""
-        await self.checkpoint_now()
-
     def checkpoint_call(self) -> Coroutine[Any, Any, None]:
         """The fenced call of the state, the summary and the acks as they are now."""
         blob = self.snapshot()
@@ -1004,15 +999,12 @@ class _Session(SymbolSession[ForecastStats]):
         try:
             while not stop.is_set():
                 await self.maybe_renew()
-                await self.checkpoint_landed(wait=False)
                 reply: Any = await read(group, consumer, streams, count=count, block=block)
                 if reply:
                     entries = reply[0][1]
                     if entries:
                         await self._process(entries)
-                if self._checkpoint_due(time.monotonic()):
-                    await self.checkpoint_landed(wait=True)
-                    self.start_checkpoint()
+                await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
             await self.checkpoint_landed(wait=True)
             if self.dirty or self.acks:
                 await self._checkpoint()

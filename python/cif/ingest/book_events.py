@@ -15,7 +15,7 @@ function of the ordered event log, so replay derives the same events.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cif._core import BookTicker, OrderBook
 
@@ -50,6 +50,11 @@ class BookEvent(NamedTuple):
     #: per depth change rather than once per event and sink.
     bids_json: str = "[]"
     asks_json: str = "[]"
+
+    def record(self) -> tuple[Any, ...]:
+        """The fields every sink stores, in the published order (``seq`` … ``book_update_id``,
+        then the depth sides' JSON): the Redis entry and the DuckDB row both take these."""
+        return (*self[1:11], self.bids_json, self.asks_json)
 
 
 class BookEventDeriver:

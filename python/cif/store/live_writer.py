@@ -173,23 +173,7 @@ def _columns(entries: Iterable[_Entry]) -> dict[str, Columns]:
     be: list[_Row] = []
     for ev, seq, backfilled, _ in entries:
         if isinstance(ev, BookEvent):
-            be.append(
-                (
-                    ev.symbol.upper(),
-                    ev.seq,
-                    ev.update_id,
-                    ev.event_ts,
-                    ev.recv_ts_ns,
-                    ev.source,
-                    ev.bid_price,
-                    ev.bid_qty,
-                    ev.ask_price,
-                    ev.ask_qty,
-                    ev.book_update_id,
-                    ev.bids_json,
-                    ev.asks_json,
-                )
-            )
+            be.append((ev.symbol.upper(), *ev.record()))
         elif isinstance(ev, Trade):
             tr.append(
                 (
