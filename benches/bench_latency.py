@@ -13,10 +13,11 @@ where ``recv_ts_ns`` is the gateway's wall clock when the trade behind the featu
 arrived. Everything runs on this machine, so both ends read the same clock. Reported per
 rate: forecasts received and per second, p50/p95/p99/max latency (ms), p50 of the first and
 last quarter of the window (a growing latency means the stack falls behind), the ticks/s the
-simulator sent, and the CPU % of the ``cif live`` process(es), the embedded Redis not
-counted. A second line splits the latency into stages by the forecast's own timestamps:
-tick received → forecast published (``published_ns``: gateway, feature processor and
-forecaster), published → sent by the API (``sent_ns``), sent → received by the client.
+simulator sent, the CPU % of the ``cif live`` process(es) and, apart (``redis%``), that of
+the embedded Redis (``-`` on ``--redis-url``). A second line splits the latency into
+stages by the forecast's own timestamps: tick received → forecast published
+(``published_ns``: gateway, feature processor and forecaster), published → sent by the API
+(``sent_ns``), sent → received by the client.
 ``--processes split`` measures ``cif live --processes split``: ingest, features and
 forecast+api as three child processes of the command.
 
@@ -115,6 +116,7 @@ async def _measure(
     seconds: float,
     sim: SimProcess,
     pids: list[int],
+    redis_pids: list[int],
 ) -> dict[str, Any]:
     # per forecast: (client receive, tick received, forecast published, API sent), ns
     times: list[tuple[int, int, int, int]] = []
@@ -128,7 +130,7 @@ async def _measure(
         t_record = t_start + warmup
         t_end = t_record + seconds
         recording = False
-        sent0 = cpu0 = t0 = 0.0
+        sent0 = cpu0 = redis0 = t0 = 0.0
         try:
             while True:
                 now = loop.time()
@@ -146,7 +148,8 @@ async def _measure(
                     if loop.time() < t_record:
                         continue
                     recording = True
-                    sent0, cpu0, t0 = _sent(sim), sum(map(_cpu_s, pids)), loop.time()
+                    sent0, t0 = _sent(sim), loop.time()
+                    cpu0, redis0 = sum(map(_cpu_s, pids)), sum(map(_cpu_s, redis_pids))
                 d = msg["data"]
                 times.append((received, d["recv_ts_ns"], d["published_ns"], d["sent_ns"]))
         except ConnectionClosed as exc:
@@ -155,6 +158,7 @@ async def _measure(
         if not recording:
             return {"n": 0, "note": note or "no forecast after the warm-up"}
         sent1, cpu1 = _sent(sim), sum(map(_cpu_s, pids))
+        redis1 = sum(map(_cpu_s, redis_pids))
     dt = t1 - t0
     lat_ns = [r - tick for r, tick, _, _ in times]
     ms = sorted(v / 1e6 for v in lat_ns)
@@ -175,6 +179,7 @@ async def _measure(
         "per_s": len(ms) / dt,
         "ticks_per_s": (sent1 - sent0) / dt,
         "cpu_pct": 100 * (cpu1 - cpu0) / dt,
+        "redis_cpu_pct": 100 * (redis1 - redis0) / dt if redis_pids else None,
         "p50": pct(50),
         "p95": pct(95),
         "p99": pct(99),
@@ -217,7 +222,7 @@ def main() -> int:
     )
     print(
         f"{'rate':>6} {'ticks/s':>8} {'fc/s':>6} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'p99 ms':>8} {'max ms':>8} {'p50 1st/last q':>15} {'cpu%':>5}"
+        f"{'p99 ms':>8} {'max ms':>8} {'p50 1st/last q':>15} {'cpu%':>5} {'redis%':>6}"
     )
     for rate in [int(r) for r in args.rates.split(",")]:
         if args.redis_url:
@@ -236,15 +241,17 @@ def main() -> int:
                 proc, api_port, log_path = _start_live(
                     sim, tmp, sym_list, args.redis_url, args.processes
                 )
-                # cif live and its component processes (not the embedded redis-server)
-                pids = [
-                    p
-                    for p in _descendants(proc.pid)
-                    if Path(f"/proc/{p}/comm").read_text().strip() != "redis-server"
-                ]
+                # cif live and its component processes; the embedded redis-server apart
+                pids: list[int] = []
+                redis_pids: list[int] = []
+                for p in _descendants(proc.pid):
+                    is_redis = Path(f"/proc/{p}/comm").read_text().strip() == "redis-server"
+                    (redis_pids if is_redis else pids).append(p)
                 try:
                     r = asyncio.run(
-                        _measure(api_port, symbols, args.warmup, args.seconds, sim, pids)
+                        _measure(
+                            api_port, symbols, args.warmup, args.seconds, sim, pids, redis_pids
+                        )
                     )
                 finally:
                     proc.send_signal(signal.SIGTERM)
@@ -264,10 +271,11 @@ def main() -> int:
             print(f"{rate:>6}  no measurement: {r['note']}", flush=True)
             continue
         quarters = f"{r['first_q_p50']:.1f}/{r['last_q_p50']:.1f}"
+        redis_cpu = "-" if r["redis_cpu_pct"] is None else f"{r['redis_cpu_pct']:.0f}"
         print(
             f"{rate:>6} {r['ticks_per_s']:>8.0f} {r['per_s']:>6.0f} {r['n']:>7} {r['p50']:>8.1f} "
             f"{r['p95']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} {quarters:>15} "
-            f"{r['cpu_pct']:>5.0f}  {r['note']}",
+            f"{r['cpu_pct']:>5.0f} {redis_cpu:>6}  {r['note']}",
             flush=True,
         )
         print(
