@@ -213,7 +213,17 @@ def main() -> int:
         default="one",
         help="cif live --processes: one process, or ingest / features / forecast+api apart",
     )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per rate, interleaved across the rates; with more than one, a last table "
+        "gives the median and range over the runs (single runs differ by up to 2x near "
+        "saturation)",
+    )
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
     symbols = [s.strip().lower() for s in args.symbols.split(",") if s.strip()]
     print(
         "latency = forecast received on the WebSocket - gateway receive time of its tick; "
@@ -224,7 +234,10 @@ def main() -> int:
         f"{'rate':>6} {'ticks/s':>8} {'fc/s':>6} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'p99 ms':>8} {'max ms':>8} {'p50 1st/last q':>15} {'cpu%':>5} {'redis%':>6}"
     )
-    for rate in [int(r) for r in args.rates.split(",")]:
+    rates = [int(r) for r in args.rates.split(",")]
+    done: dict[int, list[dict[str, Any]]] = {rate: [] for rate in rates}
+    # Interleaved (every rate once, then again): a slow spell of the machine hits all alike.
+    for rep, rate in [(rep, rate) for rep in range(args.repeat) for rate in rates]:
         if args.redis_url:
             import redis
 
@@ -283,10 +296,31 @@ def main() -> int:
             + ", ".join(f"{k} {p50:.1f}/{p99:.1f}" for k, (p50, p99) in r["stages"].items()),
             flush=True,
         )
+        done[rate].append(r)
         if args.dump is not None:
-            path = args.dump.with_name(f"{args.dump.stem}-{rate}{args.dump.suffix}")
+            run = f"-{rep + 1}" if args.repeat > 1 else ""
+            path = args.dump.with_name(f"{args.dump.stem}-{rate}{run}{args.dump.suffix}")
             path.write_text(json.dumps(r["times"]))
+    if args.repeat > 1:
+        _print_medians(done)
     return 0
+
+
+def _print_medians(done: dict[int, list[dict[str, Any]]]) -> None:
+    print("median (min-max) over the runs:")
+    for rate, runs in done.items():
+        if not runs:
+            continue
+
+        def spread(key: str, runs: list[dict[str, Any]] = runs) -> str:
+            values = [float(r[key]) for r in runs]
+            return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+        print(
+            f"{rate:>6} runs {len(runs)}: p50 {spread('p50')}, p95 {spread('p95')}, "
+            f"p99 {spread('p99')} ms; cpu% {spread('cpu_pct')}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
