@@ -35,6 +35,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -76,7 +77,13 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _spawn(
-    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, processes: str, name: str
+    sim: SimProcess,
+    tmp: Path,
+    symbols: str,
+    redis_url: str | None,
+    processes: str,
+    name: str,
+    extra: list[str],
 ) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = tmp / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if k != "CIF_REDIS_URL"}
@@ -86,6 +93,7 @@ def _spawn(
     cmd += ["--processes", processes]
     if redis_url:
         cmd += ["--redis-url", redis_url]
+    cmd += extra
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env
@@ -94,10 +102,15 @@ def _spawn(
 
 
 def _start_live(
-    sim: SimProcess, tmp: Path, symbols: str, redis_url: str | None, processes: str
+    sim: SimProcess,
+    tmp: Path,
+    symbols: str,
+    redis_url: str | None,
+    processes: str,
+    extra: list[str],
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     """The ``cif live`` process (all components), once its API port is known."""
-    proc, log_path = _spawn(sim, tmp, symbols, redis_url, processes, "live")
+    proc, log_path = _spawn(sim, tmp, symbols, redis_url, processes, "live", extra)
     deadline = time.monotonic() + GUARD_S
     while True:
         m = _API_RE.search(log_path.read_text())
@@ -214,6 +227,11 @@ def main() -> int:
         help="cif live --processes: one process, or ingest / features / forecast+api apart",
     )
     ap.add_argument(
+        "--live-args",
+        default="",
+        help='more arguments for cif live, one string (e.g. "--flush-interval 0.2")',
+    )
+    ap.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -252,7 +270,7 @@ def main() -> int:
             try:
                 sym_list = ",".join(symbols)
                 proc, api_port, log_path = _start_live(
-                    sim, tmp, sym_list, args.redis_url, args.processes
+                    sim, tmp, sym_list, args.redis_url, args.processes, shlex.split(args.live_args)
                 )
                 # cif live and its component processes; the embedded redis-server apart
                 pids: list[int] = []
