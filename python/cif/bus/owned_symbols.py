@@ -398,6 +398,13 @@ class SymbolSession(Generic[S]):
         self._inflight = None
         await task
 
+    async def final_checkpoint(self, unsaved: bool) -> None:
+        """At a clean stop: wait for the checkpoint in flight, then checkpoint what it did
+        not cover (``unsaved``: processed or delivered since it was taken)."""
+        await self.checkpoint_landed(wait=True)
+        if unsaved:
+            await self._checkpoint()
+
     def drop_checkpoint(self) -> None:
         """The ownership period ends with an error: a checkpoint still in flight is
         cancelled (if it lands first, the fence let it through: it is a valid one)."""

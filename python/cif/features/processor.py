@@ -645,9 +645,7 @@ class _Session(SymbolSession[SymbolStats]):
                 if ready:
                     await self._process(ready)
                 await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
-            await self.checkpoint_landed(wait=True)
-            if self.dirty or self.ack_trades or self.ack_book:
-                await self._checkpoint()
+            await self.final_checkpoint(bool(self.dirty or self.ack_trades or self.ack_book))
         except BaseException:
             self.drop_checkpoint()
             raise

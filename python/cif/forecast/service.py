@@ -978,8 +978,8 @@ class _Session(SymbolSession[ForecastStats]):
         return call()
 
     def checkpoint_landed_hook(self, took_ns: int) -> None:
+        super().checkpoint_landed_hook(took_ns)
         stats = self.stats
-        stats.checkpoints += 1
         stats.checkpoint_ns_total += took_ns
         stats.checkpoint_ns_max = max(stats.checkpoint_ns_max, took_ns)
 
@@ -1005,9 +1005,7 @@ class _Session(SymbolSession[ForecastStats]):
                     if entries:
                         await self._process(entries)
                 await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
-            await self.checkpoint_landed(wait=True)
-            if self.dirty or self.acks:
-                await self._checkpoint()
+            await self.final_checkpoint(bool(self.dirty or self.acks))
         except BaseException:
             self.drop_checkpoint()
             raise
