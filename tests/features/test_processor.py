@@ -390,8 +390,9 @@ def test_reads_claims_publishing_and_checkpoints_are_fenced_by_the_lease(
             await session._publish(_one_row(8))
         with pytest.raises(LeaseLost):
             await session._checkpoint()
-        with pytest.raises(LeaseLost):
-            await session._read_new()
+        for wait in (False, True):  # the read alone, and pipelined after the wait
+            with pytest.raises(LeaseLost):
+                await session._read_new(wait=wait)
         with pytest.raises(LeaseLost):
             await session._claim()
         await proc.client.aclose()

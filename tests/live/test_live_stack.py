@@ -3,6 +3,8 @@ embedded Redis it starts when no Redis URL is configured."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import signal
@@ -17,6 +19,7 @@ import httpx
 import pytest
 import redis
 from live_testkit import SimProcess, sim_process
+from websockets.asyncio.client import connect
 
 from cif.live.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server
 
@@ -132,6 +135,18 @@ def test_embedded_redis_persists_and_refuses_a_second_server_on_its_dir(tmp_path
         client.close()
 
 
+async def _ws_forecast_seqs(url: str, n: int) -> list[int]:
+    """The ``seq`` of the first ``n`` forecasts pushed on a fresh subscription."""
+    async with connect(url, proxy=None, open_timeout=GUARD_S) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "symbols": ["btcusdt"]}))
+        seqs: list[int] = []
+        while len(seqs) < n:
+            message = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+            if message.get("channel") == "forecasts":
+                seqs.append(message["data"]["seq"])
+        return seqs
+
+
 def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
     tmp_path: Path, stopped: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -172,6 +187,10 @@ def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
             assert forecast["model"] == "heuristic"
             assert forecast["recv_ts_ns"] > 0
             assert forecast["published_ns"] >= forecast["recv_ts_ns"]
+
+            # The WebSocket pushes the forecasts as they come, each once and in order.
+            seqs = asyncio.run(_ws_forecast_seqs(f"ws://127.0.0.1:{api_match.group(1)}/ws", 50))
+            assert seqs == sorted(set(seqs))
 
         # The server the log names is the one serving the streams.
         client = redis.Redis(host="127.0.0.1", port=redis_port)

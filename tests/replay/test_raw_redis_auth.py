@@ -26,7 +26,9 @@ from urllib.parse import quote
 
 import pytest
 import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from cif.bus.link import RedisLink
 from cif.bus.stream_writer import pack_command
 from cif.replay.raw_redis import RawRedis
 from local_servers import RedisServer, find_redis_server, free_port, start_on_free_port
@@ -129,6 +131,26 @@ def test_a_refused_or_missing_password_fails_open_without_showing_it(
     caplog.set_level(logging.DEBUG)
     exc = refused_open(url_for(password_server, userinfo), expected)
     assert_not_shown(exc, caplog, SECRET, quote(SECRET, safe=""), WRONG)
+
+
+def test_the_services_link_authenticates_the_same_way(
+    password_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """cif.bus.link.RedisLink shares the URL handling: a good password works, a wrong one
+    is a redis-py ConnectionError that does not show it."""
+    caplog.set_level(logging.DEBUG)
+
+    async def main(userinfo: str) -> Any:
+        link = RedisLink(url_for(password_server, userinfo))
+        try:
+            return await link.command("ACL", "WHOAMI")
+        finally:
+            await link.close()
+
+    assert asyncio.run(main(f":{quote(SECRET, safe='')}")) == b"default"
+    with pytest.raises(RedisConnectionError, match=r"^redis refused AUTH: WRONGPASS ") as info:
+        asyncio.run(main(f":{WRONG}"))
+    assert_not_shown(info.value, caplog, SECRET, quote(SECRET, safe=""), WRONG)
 
 
 # --------------------------------------------------------------------------------------------

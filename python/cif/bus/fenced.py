@@ -6,6 +6,10 @@ script starting with :data:`~cif.features.leases.FENCE_LUA` (``KEYS[1]`` = the l
 ``ARGV[1]`` = our owner id). What lives here is the part they share: the publish script
 and its packing, the checkpoint script's pieces (digest hash, acks), the fenced
 ``XAUTOCLAIM`` and the reply handling that turns ``LEASE_LOST`` into :class:`LeaseLost`.
+
+The calls of a session's hot loop (its fenced reads, its publishes) go over the session's
+own :class:`~cif.bus.link.RedisLink`; the checkpoints, which run in the background beside
+the loop's calls, over the shared redis-py client.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from cif.bus.stream_writer import XADD_COUNTED_LUA, bulk, pack_command_bulks, round_trip
+from cif.bus.link import RedisLink
+from cif.bus.stream_writer import (
+    XADD_COUNTED_LUA,
+    bulk,
+    pack_command,
+    pack_command_bulks,
+    round_trip,
+)
 from cif.digest import ChainDigest
 from cif.features.leases import FENCE_LUA
 
@@ -110,22 +121,25 @@ return {r[1], #r[2], #(r[3] or {})}
 
 @dataclass(frozen=True)
 class Fence:
-    """One owner's fenced calls on one symbol: ``lease_key`` held by ``owner``."""
+    """One owner's fenced calls on one symbol: ``lease_key`` held by ``owner``;
+    ``link``: the session's own connection, for its hot loop."""
 
     client: aioredis.Redis
+    link: RedisLink
     lease_key: str
     owner: str
 
-    async def eval(self, script: str, keys: Sequence[str], *args: Any) -> Any:
-        """Run a fenced script (KEYS[1] = our lease, ARGV[1] = our owner id)."""
-        try:
-            return await self.client.eval(
-                script, 1 + len(keys), self.lease_key, *keys, self.owner, *args
-            )
-        except ResponseError as exc:
-            if is_lease_lost(exc):
-                raise LeaseLost(str(exc)) from exc
-            raise
+    def pack_eval(self, script: str, keys: Sequence[str], *args: bytes | str | int) -> bytes:
+        """The fenced script call (KEYS[1] = our lease, ARGV[1] = our owner id) as RESP,
+        for :meth:`eval` or a caller's own pipeline (replies through :func:`check_reply`)."""
+        return pack_command(
+            b"EVAL", script, 1 + len(keys), self.lease_key, *keys, self.owner, *args
+        )
+
+    async def eval(self, script: str, keys: Sequence[str], *args: bytes | str | int) -> Any:
+        """Run a fenced script over the link."""
+        (reply,) = await self.link.round_trip(self.pack_eval(script, keys, *args), 1)
+        return check_reply(reply)
 
     async def eval_with_bulks(
         self,
@@ -162,7 +176,7 @@ class Fence:
 
     def publisher(self, stream: str, maxlen: int) -> Publisher:
         return Publisher(
-            self.client,
+            self.link,
             _PUBLISH_HEAD
             + bulk(self.lease_key.encode())
             + bulk(stream.encode())
@@ -183,9 +197,9 @@ class Published:
 
 @dataclass(frozen=True)
 class Publisher:
-    """XADDs entries to one stream through the fenced publish script."""
+    """XADDs entries to one stream through the fenced publish script, over the link."""
 
-    client: aioredis.Redis
+    link: RedisLink
     head: bytes
 
     async def publish(self, bodies: Sequence[bytes], args_per_body: int) -> Published:
@@ -198,7 +212,7 @@ class Publisher:
             # EVAL, script, numkeys, 2 keys, owner, maxlen; then the entries
             n_args = 7 + args_per_body * len(chunk)
             payloads.append(b"".join([b"*%d\r\n" % n_args, self.head, *chunk]))
-        replies = await round_trip(self.client, b"".join(payloads), len(payloads))
+        replies = await self.link.round_trip(b"".join(payloads), len(payloads))
         added = dups = rejected = 0
         first_error = ""
         for reply in replies:

@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from cif.bus.fenced import Fence, LeaseLost
+from cif.bus.link import RedisLink
 from cif.digest import ChainDigest
 from cif.features.leases import Lease, owner_id
 from cif.ingest.backoff import Backoff
@@ -65,6 +66,8 @@ class OwnershipStats(Protocol):
 
 class Session(Protocol):
     async def run(self, stop: asyncio.Event) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 S = TypeVar("S", bound=OwnershipStats)
@@ -129,6 +132,7 @@ class OwnedSymbols(Generic[S]):
     ) -> None:
         self.log = log
         self.owner = owner_id()
+        self.redis_url = config.redis_url
         self.consumer = config.consumer or self.owner
         self.symbols = list(symbols)
         self._own_client = client is None
@@ -246,8 +250,9 @@ class OwnedSymbols(Generic[S]):
             log.info("%s: lease acquired by %s", symbol, self.owner)
             started = time.monotonic()
             release = True
+            session = self.session(symbol, lease)
             try:
-                await self.session(symbol, lease).run(stop)
+                await session.run(stop)
             except LeaseLost as exc:
                 stats.lease_lost += 1
                 release = False
@@ -272,6 +277,7 @@ class OwnedSymbols(Generic[S]):
                 log.exception("%s: unexpected error; stopped working on it, will retry", symbol)
             finally:
                 stats.owned = False
+                await session.close()
             if release:
                 with contextlib.suppress(RedisError, OSError):
                     await lease.release()
@@ -334,7 +340,9 @@ class SymbolSession(Generic[S]):
         self.consumer = service.consumer
         self.group = group
         self.read_count = read_count
-        self.fence = Fence(self.client, lease.key, service.owner)
+        #: the session's own connection for its hot loop (see cif.bus.link)
+        self.link = RedisLink(service.redis_url)
+        self.fence = Fence(self.client, self.link, lease.key, service.owner)
         self.renew_every = service.lease_ttl_s / 3
         self.digest_key = digest_key
         #: digest of every row published since the state started (None: not known, the
@@ -343,6 +351,10 @@ class SymbolSession(Generic[S]):
         self.last_renew = time.monotonic()
         #: the checkpoint on its way to Redis (:meth:`start_checkpoint`)
         self._inflight: asyncio.Future[None] | None = None
+
+    async def close(self) -> None:
+        """Release what the session holds open (its link)."""
+        await self.link.close()
 
     # -- checkpoints in the background --------------------------------------------------------
 

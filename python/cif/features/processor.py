@@ -78,12 +78,14 @@ from cif._core import FeatureEngine
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
     LeaseLost,
+    check_reply,
     digest_args,
     text,
 )
 from cif.bus.keys import book_key, digest_key, features_key, trades_key
+from cif.bus.link import stream_entries
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
-from cif.bus.stream_writer import bulk
+from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
 from cif.features.entries import packed_rows
 from cif.features.event_log import EventColumns, decode_entries
@@ -312,6 +314,10 @@ class _Session(SymbolSession[SymbolStats]):
         self.features = features_key(symbol, cfg.namespace)
         self.state = state_key(symbol, cfg.namespace)
         self.publisher = self.fence.publisher(self.features, cfg.maxlen)
+        #: the fenced ``XREADGROUP >`` over both streams (_READ_LUA), packed once
+        self._read_call = self.fence.pack_eval(
+            _READ_LUA, [self.trades, self.book], cfg.group, self.consumer, cfg.read_count
+        )
         self.depth_width = max(cfg.depth_levels, default=0)
         self.engine: FeatureEngine | None = None
         self.pending: list[_Input] = []
@@ -416,33 +422,36 @@ class _Session(SymbolSession[SymbolStats]):
         # Kept as the checkpoint's RESP arguments (Fence.eval_with_bulks).
         (self.ack_trades if is_trade else self.ack_book).append(bulk(entry_id))
 
-    async def _wait_for_data(self) -> None:
-        """Block until either stream has entries beyond the last delivered ones (or the
-        block time passes). A plain XREAD: it changes nothing in the group, so waiting
-        needs no lease."""
-        await self.client.xread(
-            {self.trades: self.last_ids[self.trades], self.book: self.last_ids[self.book]},
-            count=1,
-            block=self.cfg.block_ms,
-        )
-
-    async def _read_new(self) -> tuple[float, int]:
+    async def _read_new(self, wait: bool) -> tuple[float, int]:
         """One fenced ``XREADGROUP >`` over both streams: the ``seq`` up to which the
         buffered events are complete (``inf``: all of them) and the number of entries.
 
         The read never blocks, so it is one atomic snapshot of both streams. (A blocked
         read is answered when one stream gets data, and Redis before 7.2 then replies with
         that stream alone: its reply would say nothing about the other stream.)
+
+        With ``wait``, the read is preceded, in the same round trip, by a block until
+        either stream has entries beyond the last delivered ones (or the block time
+        passes): a plain ``XREAD``, which changes nothing in the group, so waiting needs no
+        lease. Redis runs the read as soon as the wait returns, without a trip back here
+        (and a turn of this process's event loop) in between.
         """
-        reply = await self.fence.eval(
-            _READ_LUA, [self.trades, self.book], self.cfg.group, self.consumer, self.cfg.read_count
-        )
+        if wait:
+            waiting = pack_command(
+                b"XREAD", b"COUNT", 1, b"BLOCK", self.cfg.block_ms, b"STREAMS",
+                self.trades, self.book, self.last_ids[self.trades], self.last_ids[self.book],
+            )  # fmt: skip
+            waited, reply = await self.link.round_trip(waiting + self._read_call, 2)
+            check_reply(waited)
+        else:
+            (reply,) = await self.link.round_trip(self._read_call, 1)
+        reply = check_reply(reply)
         bound = math.inf
         n = 0
         for key, raw_entries in reply or []:
             if not raw_entries:
                 continue
-            entries = [(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in raw_entries]
+            entries = stream_entries(raw_entries)
             n += len(entries)
             name = text(key)
             self.last_ids[name] = text(entries[-1][0])
@@ -634,9 +643,7 @@ class _Session(SymbolSession[SymbolStats]):
         try:
             while not stop.is_set():
                 await self.maybe_renew()
-                if idle:
-                    await self._wait_for_data()
-                bound, _n = await self._read_new()
+                bound, _n = await self._read_new(wait=idle)
                 # Everything there was is read (no stream hit read_count): wait before the
                 # next read. The wait returns at once if entries arrived meanwhile, so this
                 # saves the fenced read that would come back empty after every batch.

@@ -88,6 +88,7 @@ from typing import Any, Final
 import numpy as np
 import redis.asyncio as aioredis
 from numpy.typing import NDArray
+from redis.exceptions import ResponseError
 
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
@@ -96,8 +97,9 @@ from cif.bus.fenced import (
     digest_args,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
+from cif.bus.link import stream_entries
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
-from cif.bus.stream_writer import bulk, pack_command_bulks, round_trip
+from cif.bus.stream_writer import bulk, pack_command, pack_command_bulks, round_trip
 from cif.digest import ChainDigest
 from cif.features.entries import ROW_FIELDS
 from cif.features.leases import FENCE_LUA, Lease, lease_key
@@ -992,16 +994,21 @@ class _Session(SymbolSession[ForecastStats]):
         await self.ensure_groups(self.features)
         await self.claim_pending(self.features)  # read back with our own pending list
         await self._read_own_pending(stop)
-        read = self.client.xreadgroup
-        streams: dict[Any, Any] = {self.features: ">"}
-        group, consumer = self.cfg.group, self.consumer
-        count, block = self.cfg.read_count, self.cfg.block_ms
+        cfg = self.cfg
+        # XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS features >, packed once
+        read = pack_command(
+            b"XREADGROUP", b"GROUP", cfg.group, self.consumer, b"COUNT", cfg.read_count,
+            b"BLOCK", cfg.block_ms, b"STREAMS", self.features, b">",
+        )  # fmt: skip
+        link = self.link
         try:
             while not stop.is_set():
                 await self.maybe_renew()
-                reply: Any = await read(group, consumer, streams, count=count, block=block)
+                (reply,) = await link.round_trip(read, 1)
+                if isinstance(reply, ResponseError):
+                    raise reply
                 if reply:
-                    entries = reply[0][1]
+                    entries = stream_entries(reply[0][1])
                     if entries:
                         await self._process(entries)
                 await self.checkpoint_step(self._checkpoint_due(time.monotonic()))

@@ -14,39 +14,23 @@ Backpressure: at most ``max_commands`` commands and ``max_bytes`` bytes whose re
 not all arrived, so neither this process nor Redis's reply buffer grows with the log, and
 the transport's own pause/resume is honoured.
 
-The URL is parsed as redis-py parses it: ``redis://[[user]:password@]host[:port][/db]``,
-``rediss://`` (TLS) and ``unix:///path?db=N``; ``AUTH`` and ``SELECT`` are sent when the URL
-asks for them, and a ``PING`` when it has no password, so refused credentials, or a password
-the server requires but the URL lacks, fail :meth:`RawRedis.open` (with
+The URL means what it means to redis-py (:mod:`cif.bus.redis_url`: TCP, TLS, Unix socket,
+credentials, database). The handshake runs in :meth:`RawRedis.open`, so refused
+credentials, or a password the server requires but the URL lacks, fail there (with
 :class:`ConnectionError`, whose message never holds the password) rather than every command
-after it. Only ``AUTH``, ``SELECT`` (for a database other than 0) and ``PING`` run before
-the caller's commands.
-
-TLS (``rediss://``) verifies the server against the system's CAs and checks its host name,
-unless the URL's query says otherwise with redis-py's parameter names (the same URL then
-works for redis-py too)::
-
-    rediss://host:6380/0?ssl_ca_certs=/path/ca.pem            # trust this CA (too)
-    rediss://host:6380/0?ssl_ca_certs=ca.pem&ssl_certfile=client.pem&ssl_keyfile=client.key
-    rediss://host:6380/0?ssl_check_hostname=false             # any name, still a trusted CA
-    rediss://host:6380/0?ssl_cert_reqs=none                   # no verification at all
-
-``ssl_certfile``/``ssl_keyfile`` present a client certificate (for a server with
-``tls-auth-clients yes``, Redis's default). Any other ``ssl_*`` parameter, or one on a URL
-that is not ``rediss://``, is refused with :class:`ValueError` rather than ignored.
+after it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import hiredis
-from redis.connection import parse_url
 
+from cif.bus.redis_url import handshake, open_connection
 from cif.bus.stream_writer import pack_command
 
 #: Default in-flight bounds: enough to keep Redis busy between two reads of ours, small
@@ -56,42 +40,6 @@ MAX_BYTES = 16 << 20
 #: Longest wait for a reply (or for the socket to take more) before the connection is
 #: given up: a stuck or paused server must end a replay with an error, not hang it.
 REPLY_TIMEOUT_S = 60.0
-
-
-#: ``ssl_cert_reqs`` values (redis-py's) and the verification each asks for
-_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
-#: the query parameters :func:`tls_context` understands
-_TLS_PARAMS = frozenset(
-    ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname")
-)
-
-
-def tls_context(opts: dict[str, Any]) -> ssl.SSLContext:
-    """The TLS context for a ``rediss://`` URL parsed by redis-py's ``parse_url``: the
-    system's default (verify against the system CAs, check the host name) adjusted by the
-    URL's ``ssl_*`` query parameters (see the module docstring)."""
-    unknown = sorted(k for k in opts if k.startswith("ssl_") and k not in _TLS_PARAMS)
-    if unknown:
-        raise ValueError(
-            f"unsupported TLS parameter(s) in the redis URL: {', '.join(unknown)} "
-            f"(supported: {', '.join(sorted(_TLS_PARAMS))})"
-        )
-    reqs = str(opts.get("ssl_cert_reqs", "required")).lower()
-    if reqs not in _CERT_REQS:
-        raise ValueError(f"ssl_cert_reqs must be one of none, optional, required; got {reqs!r}")
-    ctx = ssl.create_default_context()
-    ca_certs = opts.get("ssl_ca_certs")
-    if ca_certs:
-        ctx.load_verify_locations(cafile=ca_certs)
-    # check_hostname must be off before verification can be
-    ctx.check_hostname = bool(opts.get("ssl_check_hostname", True)) and reqs != "none"
-    ctx.verify_mode = _CERT_REQS[reqs]
-    certfile, keyfile = opts.get("ssl_certfile"), opts.get("ssl_keyfile")
-    if certfile:
-        ctx.load_cert_chain(certfile, keyfile or None)
-    elif keyfile:
-        raise ValueError("ssl_keyfile needs ssl_certfile (the client certificate)")
-    return ctx
 
 
 class RawRedisError(Exception):
@@ -197,26 +145,8 @@ class RawRedis:
     ) -> RawRedis:
         """Connect to ``url``, authenticate and select its database (see the module
         docstring)."""
-        opts = parse_url(url)  # type: ignore[no-untyped-call]
-        tls: ssl.SSLContext | None = None
-        if url.startswith("rediss://"):
-            tls = tls_context(opts)
-        elif any(k.startswith("ssl_") for k in opts):
-            raise ValueError("ssl_* parameters in a redis URL need the rediss:// scheme")
-        loop = asyncio.get_running_loop()
         protocol = _Protocol(on_error)
-
-        def factory() -> _Protocol:
-            return protocol
-
-        async def connect() -> None:
-            if "path" in opts:
-                await loop.create_unix_connection(factory, opts["path"])
-            else:
-                host = opts.get("host") or "127.0.0.1"
-                await loop.create_connection(factory, host, int(opts.get("port") or 6379), ssl=tls)
-
-        await asyncio.wait_for(connect(), timeout)
+        opts = await open_connection(url, lambda: protocol, timeout)
         conn = cls(
             protocol,
             max_commands=max_commands,
@@ -225,25 +155,13 @@ class RawRedis:
         )
         step = ""
         try:
-            password = opts.get("password")
-            if password is not None:
-                username = opts.get("username")
-                step = f"AUTH as {username!r}" if username else "AUTH"
-                auth = ("AUTH", username, password) if username else ("AUTH", password)
-                await asyncio.wait_for(conn.call(*auth), timeout)
-            db = int(opts.get("db") or 0)
-            if db:
-                step = f"SELECT {db}"
-                await asyncio.wait_for(conn.call("SELECT", db), timeout)
-            if password is None:
-                # Nothing has shown yet that this connection may run commands: a server
-                # requiring a password answers NOAUTH here, not at every later command.
-                # NOPERM (a user without PING) is an answer from a server taking commands.
-                step = "PING"
+            for name, command in handshake(opts):
+                step = name
                 try:
-                    await asyncio.wait_for(conn.call("PING"), timeout)
+                    await asyncio.wait_for(conn.call(*command), timeout)
                 except RawRedisError as exc:
-                    if not str(exc).startswith("NOPERM"):
+                    # NOPERM (a user without PING) is an answer from a server taking commands
+                    if not (command == ("PING",) and str(exc).startswith("NOPERM")):
                         raise
         except RawRedisError as exc:
             conn.abort()
