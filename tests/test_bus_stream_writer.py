@@ -10,6 +10,7 @@ import redis
 import redis.asyncio as aioredis
 
 from cif.bus.keys import book_key, features_key, forecasts_key, trades_key
+from cif.bus.link import RedisLink
 from cif.bus.stream_writer import RedisUnavailable, StreamEntry, StreamWriter
 
 if TYPE_CHECKING:
@@ -74,12 +75,16 @@ def test_resending_is_a_counted_no_op(redis_server: RedisServer, redis_client: r
     assert redis_client.xlen("trades:{btcusdt}") == 12
 
 
+@pytest.mark.parametrize("connection", ["pool", "link"])
 def test_dead_redis_keeps_entries_and_catches_up(
-    redis_server: RedisServer, redis_client: redis.Redis
+    redis_server: RedisServer, redis_client: redis.Redis, connection: str
 ) -> None:
+    """Over a redis-py client's pool or a connection of its own (the gateway's link)."""
+
     async def go() -> StreamWriter:
         client = aioredis.Redis.from_url(redis_server.url, socket_connect_timeout=1)
-        w = StreamWriter(client)
+        link = RedisLink(redis_server.url, connect_timeout_s=1)
+        w = StreamWriter(client if connection == "pool" else link)
         entries = _trades(300)
         for e in entries[:100]:
             w.put(e)
@@ -94,6 +99,7 @@ def test_dead_redis_keeps_entries_and_catches_up(
         redis_server.start()
         await w.flush()
         await client.aclose()
+        await link.close()
         return w
 
     w = asyncio.run(go())

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -100,12 +101,21 @@ class WriterStats:
     calls: int = 0
 
 
+class RoundTripper(Protocol):
+    """A connection that sends pre-packed commands and returns their replies (error replies
+    as ``ResponseError`` in their place): :class:`cif.bus.link.RedisLink`."""
+
+    def round_trip(self, payload: bytes, n_replies: int) -> Awaitable[list[Any]]: ...
+
+
 class StreamWriter:
-    """Buffers entries and writes them to Redis in pipelined batches."""
+    """Buffers entries and writes them to Redis in pipelined batches, over a redis-py
+    client's pool or a connection of its own (a :class:`RoundTripper`: the gateway's, where
+    a round trip through redis-py cost more client CPU than the rest of the write)."""
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | RoundTripper,
         *,
         maxlen: int = 1_000_000,
         max_buffer: int = 1_000_000,
@@ -113,7 +123,11 @@ class StreamWriter:
     ) -> None:
         if maxlen <= 0 or max_buffer <= 0 or batch_size <= 0:
             raise ValueError("maxlen, max_buffer and batch_size must be positive")
-        self._client = client
+        self._round_trip: Callable[[bytes, int], Awaitable[list[Any]]] = (
+            functools.partial(round_trip, client)
+            if isinstance(client, aioredis.Redis)
+            else client.round_trip
+        )
         self._maxlen = maxlen
         self._max_buffer = max_buffer
         self._batch_size = batch_size
@@ -167,7 +181,7 @@ class StreamWriter:
             groups = self._group_by_slot(batch)
             payload = b"".join(self._pack_group(entries) for _tag, entries in groups)
             try:
-                replies = await round_trip(self._client, payload, len(groups))
+                replies = await self._round_trip(payload, len(groups))
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 if self._connected:
                     self.stats.outages += 1

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from cif._core import BookTicker, DepthUpdate, ParseError, ServerShutdown, Trade, parse_frame
 from cif.bus.fanout import FanoutKeys
+from cif.bus.link import RedisLink
 from cif.bus.stream_writer import PackedEntry, StreamWriter
 from cif.ingest.bad_frames import BadFrames, reason_of
 from cif.ingest.connection import FeedGroup
@@ -85,6 +86,7 @@ class Gateway:
             seal_interval_s=config.seal_interval_s,
         )
         self.redis: aioredis.Redis | None = None
+        self.link: RedisLink | None = None
         self.streams: StreamWriter | None = None
         self.rest = RestClient(config.rest_url, weight_budget=config.rest_weight_budget)
         self.keys = FanoutKeys(config.namespace)
@@ -120,8 +122,10 @@ class Gateway:
             self.redis = aioredis.from_url(
                 cfg.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
             )
+            # The writer's round trips on a connection of their own (cif.bus.link).
+            self.link = RedisLink(cfg.redis_url)
             self.streams = StreamWriter(
-                self.redis, maxlen=cfg.redis_maxlen, max_buffer=cfg.redis_buffer
+                self.link, maxlen=cfg.redis_maxlen, max_buffer=cfg.redis_buffer
             )
             publish = self.streams.put
         for sym in cfg.symbols:
@@ -247,6 +251,8 @@ class Gateway:
             if self.redis is not None:
                 with contextlib.suppress(RedisError, OSError):
                     await self.redis.aclose()
+            if self.link is not None:
+                await self.link.close()
             await asyncio.to_thread(self.writer.close)
             log.info("stopped; %s", self.summary())
 
