@@ -206,24 +206,13 @@ class Publisher:
         """``bodies``: one per entry, packed ``bulk(id) bulk(n) bulk(field) bulk(value)...``
         of ``args_per_body`` arguments; chunks of :data:`PUBLISH_CHUNK` pipelined in one
         round trip."""
-        payload, n_calls = self.pack(bodies, args_per_body)
-        return self.outcome(await self.link.round_trip(payload, n_calls))
-
-    def pack(self, bodies: Sequence[bytes], args_per_body: int) -> tuple[bytes, int]:
-        """:meth:`publish`'s commands, for a caller that pipelines them with its own:
-        (the RESP, the number of calls); their replies go to :meth:`outcome`."""
         payloads = []
         for start in range(0, len(bodies), PUBLISH_CHUNK):
             chunk = bodies[start : start + PUBLISH_CHUNK]
             # EVAL, script, numkeys, 2 keys, owner, maxlen; then the entries
             n_args = 7 + args_per_body * len(chunk)
             payloads.append(b"".join([b"*%d\r\n" % n_args, self.head, *chunk]))
-        return b"".join(payloads), len(payloads)
-
-    @staticmethod
-    def outcome(replies: Sequence[Any]) -> Published:
-        """What the calls of :meth:`pack` did, from their replies (``LEASE_LOST`` raises
-        :class:`LeaseLost`)."""
+        replies = await self.link.round_trip(b"".join(payloads), len(payloads))
         added = dups = rejected = 0
         first_error = ""
         for reply in replies:

@@ -78,8 +78,6 @@ from cif._core import FeatureEngine
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
     LeaseLost,
-    Published,
-    Publisher,
     check_reply,
     digest_args,
     text,
@@ -316,9 +314,6 @@ class _Session(SymbolSession[SymbolStats]):
         self.features = features_key(symbol, cfg.namespace)
         self.state = state_key(symbol, cfg.namespace)
         self.publisher = self.fence.publisher(self.features, cfg.maxlen)
-        #: publishes of processed rows not sent yet, as (RESP, calls): they go out in front
-        #: of the next read, in its round trip (see _read_new)
-        self.outbox: list[tuple[bytes, int]] = []
         #: the fenced ``XREADGROUP >`` over both streams (_READ_LUA), packed once
         self._read_call = self.fence.pack_eval(
             _READ_LUA, [self.trades, self.book], cfg.group, self.consumer, cfg.read_count
@@ -428,16 +423,7 @@ class _Session(SymbolSession[SymbolStats]):
         (self.ack_trades if is_trade else self.ack_book).append(bulk(entry_id))
 
     async def _read_new(self, wait: bool) -> tuple[float, int]:
-        """Publish what was processed, checkpoint if due, read what is new: one round trip.
-
-        The rows of the last batch (:attr:`outbox`) go first, so Redis adds them as soon as
-        they arrive, as if sent alone; their replies confirm them. Only then may a
-        checkpoint (which says their inputs are done) start, and it starts before this
-        read's entries are taken (their acks belong to the next one). One round trip per
-        batch instead of two: each costs a socket write and a wake-up of the event loop
-        that every other stage waits behind.
-
-        Then one fenced ``XREADGROUP >`` over both streams: the ``seq`` up to which the
+        """One fenced ``XREADGROUP >`` over both streams: the ``seq`` up to which the
         buffered events are complete (``inf``: all of them) and the number of entries.
 
         The read never blocks, so it is one atomic snapshot of both streams. (A blocked
@@ -450,21 +436,16 @@ class _Session(SymbolSession[SymbolStats]):
         lease. Redis runs the read as soon as the wait returns, without a trip back here
         (and a turn of this process's event loop) in between.
         """
-        outbox, self.outbox = self.outbox, []
-        parts = [payload for payload, _ in outbox]
-        n_publish = sum(n for _, n in outbox)
         if wait:
-            ids = (self.last_ids[self.trades], self.last_ids[self.book])
-            block = (b"COUNT", 1, b"BLOCK", self.cfg.block_ms)
-            parts.append(pack_command(b"XREAD", *block, b"STREAMS", self.trades, self.book, *ids))
-        parts.append(self._read_call)
-        replies = await self.link.round_trip(b"".join(parts), n_publish + 1 + wait)
-        if outbox:
-            self._published(Publisher.outcome(replies[:n_publish]))
-        await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
-        if wait:
-            check_reply(replies[n_publish])
-        reply = check_reply(replies[-1])
+            waiting = pack_command(
+                b"XREAD", b"COUNT", 1, b"BLOCK", self.cfg.block_ms, b"STREAMS",
+                self.trades, self.book, self.last_ids[self.trades], self.last_ids[self.book],
+            )  # fmt: skip
+            waited, reply = await self.link.round_trip(waiting + self._read_call, 2)
+            check_reply(waited)
+        else:
+            (reply,) = await self.link.round_trip(self._read_call, 1)
+        reply = check_reply(reply)
         bound = math.inf
         n = 0
         for key, raw_entries in reply or []:
@@ -589,25 +570,14 @@ class _Session(SymbolSession[SymbolStats]):
         if rows is not None and len(rows["seq"]):
             if self.digest is not None:
                 self.digest.update_features(rows)
-            self._publish(rows)
+            await self._publish(rows)
 
-    def _publish(self, rows: Mapping[str, NDArray[Any]]) -> None:
-        """Queue the rows' XADDs through the fenced script (chunks pipelined) for the next
-        round trip (:meth:`_read_new`, or :meth:`flush_publishes`)."""
+    async def _publish(self, rows: Mapping[str, NDArray[Any]]) -> None:
+        """XADD the rows through the fenced script (chunks pipelined in one round trip)."""
         n_fields, packed = packed_rows(rows)
         count = bulk(b"%d" % n_fields)
         bodies = [bulk(b"%d-0" % seq) + count + fields for seq, fields in packed]
-        self.outbox.append(self.publisher.pack(bodies, 2 + 2 * n_fields))
-
-    async def flush_publishes(self) -> None:
-        """Send the queued publishes in a round trip of their own and count them."""
-        outbox, self.outbox = self.outbox, []
-        if outbox:
-            payload = b"".join(p for p, _ in outbox)
-            replies = await self.link.round_trip(payload, sum(n for _, n in outbox))
-            self._published(Publisher.outcome(replies))
-
-    def _published(self, done: Published) -> None:
+        done = await self.publisher.publish(bodies, 2 + 2 * n_fields)
         stats = self.stats
         stats.rows_out += done.added
         stats.rows_republished += done.duplicates
@@ -681,7 +651,7 @@ class _Session(SymbolSession[SymbolStats]):
                 ready = self._ready(bound)
                 if ready:
                     await self._process(ready)
-            await self.flush_publishes()
+                await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
             await self.final_checkpoint(bool(self.dirty or self.ack_trades or self.ack_book))
         except BaseException:
             self.drop_checkpoint()
