@@ -112,6 +112,30 @@ def test_bad_feature_arguments_are_refused_clearly(
     assert message in caplog.text
 
 
+def test_stream_maxlen_reaches_every_writer_of_a_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--stream-maxlen`` (or ``$CIF_STREAM_MAXLEN``) trims the gateway's, the processor's
+    and the forecaster's streams alike; 0 is refused."""
+    from cif.cli import build_parser
+    from cif.live.cli import build_plan
+
+    def plan(*args: str) -> tuple[int, int, int]:
+        parsed = build_parser("live").parse_args(
+            ["live", "--redis-url", "redis://127.0.0.1:1/0", *args]
+        )
+        p = build_plan(parsed)
+        assert p.gateway is not None
+        assert p.processor is not None
+        assert p.forecaster is not None
+        return p.gateway.redis_maxlen, p.processor.maxlen, p.forecaster.maxlen
+
+    assert plan() == (1_000_000, 1_000_000, 1_000_000)
+    assert plan("--stream-maxlen", "5000") == (5000, 5000, 5000)
+    monkeypatch.setenv("CIF_STREAM_MAXLEN", "7000")
+    assert plan() == (7000, 7000, 7000)
+    with pytest.raises(SystemExit):
+        plan("--stream-maxlen", "0")
+
+
 def test_bad_feature_arguments_exit_2_from_the_command() -> None:
     done = _live("--feature-windows", "1s,2x", "--redis-url", "redis://127.0.0.1:1/0")
     assert done.returncode == 2

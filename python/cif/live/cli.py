@@ -62,7 +62,15 @@ from cif.ingest.endpoints import (
 )
 from cif.ingest.gateway import Gateway, GatewayConfig
 from cif.live.supervisor import split_groups, supervise
-from cif.settings import add_listen_arguments, add_symbols_argument, env, port, positive, redact_url
+from cif.settings import (
+    add_listen_arguments,
+    add_symbols_argument,
+    env,
+    port,
+    positive,
+    positive_int,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from cif.api.app import ApiConfig
@@ -135,6 +143,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="port of the embedded Redis on 127.0.0.1 (default: a free port)",
     )
     out.add_argument("--no-redis", action="store_true", help="persist to DuckDB only")
+    out.add_argument(
+        "--stream-maxlen",
+        type=positive_int,
+        default=env("STREAM_MAXLEN", "1000000"),
+        help="entries kept per Redis stream, about (MAXLEN ~; default $CIF_STREAM_MAXLEN or "
+        "1000000: ~2.3 GB per symbol when all four streams are full)",
+    )
     out.add_argument("--namespace", default=env("NAMESPACE", ""), help="prefix of every Redis key")
     out.add_argument(
         "--db",
@@ -274,6 +289,7 @@ def build_config(args: argparse.Namespace) -> GatewayConfig:
         ws_url=args.exchange_url,
         rest_url=args.rest_url,
         redis_url=None if args.no_redis else _redis_url(args),
+        redis_maxlen=args.stream_maxlen,
         namespace=args.namespace,
         db_path=args.db,
         history_dir=args.history_dir,
@@ -350,6 +366,7 @@ def build_processor_config(args: argparse.Namespace) -> ProcessorConfig:
         checkpoint_interval_s=args.checkpoint_interval,
         checkpoint_events=args.checkpoint_events,
         checkpoint_bytes_per_s=args.checkpoint_mb_per_s * 1e6,
+        maxlen=args.stream_maxlen,
         lease_ttl_s=args.lease_ttl,
         consumer=consumer,
         stats_interval_s=args.stats_interval,
@@ -375,6 +392,7 @@ def build_forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
         redis_url=_redis_url(args),
         namespace=args.namespace,
         model_path=args.model,
+        maxlen=args.stream_maxlen,
         lease_ttl_s=args.lease_ttl,
         consumer=consumer,
         eval_interval_s=args.eval_interval,
