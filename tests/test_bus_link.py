@@ -17,8 +17,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from cif.bus.link import RedisLink, stream_entries
+from cif.bus.link import RedisLink, check_block_ms, stream_entries
 from cif.bus.stream_writer import pack_command
+from cif.features.processor import ProcessorConfig
+from cif.forecast.service import ForecasterConfig
 from local_servers import RedisServer, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -153,3 +155,14 @@ def test_the_url_database_is_selected(redis_server: RedisServer, redis_client: r
     with redis_server.client(db=5) as db5:
         assert db5.get("in-db-5") == b"yes"
     assert redis_client.get("in-db-5") is None
+
+
+def test_a_block_longer_than_the_reply_timeout_is_refused() -> None:
+    """Every idle blocking read would time out and drop its connection."""
+    check_block_ms(4999)
+    with pytest.raises(ValueError, match="below the redis reply timeout"):
+        check_block_ms(5000)
+    with pytest.raises(ValueError, match="block_ms must be below"):
+        ProcessorConfig(block_ms=5000).validate()
+    with pytest.raises(ValueError, match="block_ms must be below"):
+        ForecasterConfig(symbols=("btcusdt",), block_ms=60_000).validate()

@@ -197,6 +197,16 @@ class RedisLink:
             return p
 
 
+def check_block_ms(block_ms: int, reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
+    """A blocking read's ``BLOCK`` over a link must end before the link's reply timeout
+    (or every idle read would drop the connection): ``ValueError`` otherwise."""
+    if block_ms >= reply_timeout_s * 1000:
+        raise ValueError(
+            f"block_ms must be below the redis reply timeout ({reply_timeout_s * 1000:g} ms), "
+            f"got {block_ms}"
+        )
+
+
 def stream_entries(raw: Sequence[Any] | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
     """The entries of one stream in a raw ``XREAD``/``XREADGROUP``/``XRANGE`` reply, as
     redis-py returns them: ``(id, {field: value})``; an entry trimmed while pending (no
@@ -204,4 +214,4 @@ def stream_entries(raw: Sequence[Any] | None) -> list[tuple[bytes, dict[bytes, b
     return [(i, dict(zip(f[::2], f[1::2], strict=True)) if f else {}) for i, f in raw or ()]
 
 
-__all__ = ["CONNECT_TIMEOUT_S", "REPLY_TIMEOUT_S", "RedisLink", "stream_entries"]
+__all__ = ["CONNECT_TIMEOUT_S", "REPLY_TIMEOUT_S", "RedisLink", "check_block_ms", "stream_entries"]

@@ -83,7 +83,7 @@ from cif.bus.fenced import (
     text,
 )
 from cif.bus.keys import book_key, digest_key, features_key, trades_key
-from cif.bus.link import stream_entries
+from cif.bus.link import check_block_ms, stream_entries
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
@@ -199,6 +199,7 @@ class ProcessorConfig:
             raise ValueError(f"lease ttl must be at least 0.5 s, got {self.lease_ttl_s}")
         if self.checkpoint_events < 1 or self.read_count < 1 or self.block_ms < 1:
             raise ValueError("checkpoint_events, read_count and block_ms must be >= 1")
+        check_block_ms(self.block_ms)
         FeatureEngine(**self.engine_settings())  # the engine validates its own settings
 
 

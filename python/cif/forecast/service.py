@@ -97,7 +97,7 @@ from cif.bus.fenced import (
     digest_args,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
-from cif.bus.link import stream_entries
+from cif.bus.link import check_block_ms, stream_entries
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk, pack_command, pack_command_bulks, round_trip
 from cif.digest import ChainDigest
@@ -175,6 +175,7 @@ class ForecasterConfig:
         for name in ("read_count", "block_ms", "maxlen", "checkpoint_entries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_block_ms(self.block_ms)
 
     def load_model(self) -> Model:
         """The configured artifact, or the seed heuristic when none is configured."""
