@@ -271,6 +271,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     client = _redis_client(config)
     hub = Hub(
         client,
+        config.redis_url,
         namespace,
         queue_size=config.ws_queue_size,
         read_count=config.ws_read_count,

@@ -118,6 +118,7 @@ class Hub:
     def __init__(
         self,
         client: aioredis.Redis,
+        redis_url: str,
         namespace: str = "",
         *,
         queue_size: int = 1024,
@@ -128,6 +129,8 @@ class Hub:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.client = client
+        #: where the stream readers connect (each on a connection of its own)
+        self.redis_url = redis_url
         self.namespace = namespace
         self.queue_size = queue_size
         # A batch never exceeds a quarter of a queue, so a client that keeps up is never
@@ -215,7 +218,7 @@ class Hub:
 
     def _start_stream(self, channel: Channel, symbol: str, key: str, start: str) -> _Stream:
         tailer = StreamTailer(
-            self.client, key, start, _ignore, count=self.read_count, block_ms=self.block_ms
+            self.redis_url, key, start, _ignore, count=self.read_count, block_ms=self.block_ms
         )
         stream = _Stream(channel, symbol, tailer)
         tailer.on_entries = functools.partial(self._dispatch, stream)

@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cif.bus.keys import features_key, forecasts_key, trades_key
+from cif.bus.link import REPLY_TIMEOUT_S, RedisLink
 from cif.features.entries import decode_feature_entry
 from cif.store.segments import open_history, refresh_history
 
@@ -234,14 +235,11 @@ def _entries(raw: Any) -> list[Entry]:
 
 
 def _xread_entries(raw: Any) -> list[Entry]:
-    """The entries of a one-stream XREAD reply (RESP2: ``[[key, entries]]``; RESP3:
-    ``{key: [entries]}``)."""
+    """The entries of a raw one-stream ``XREAD`` reply (``[[key, [[id, [field, value,
+    ...]], ...]]]``, text), as redis-py gives them."""
     if not raw:
         return []
-    if isinstance(raw, dict):
-        (value,) = raw.values()
-        return _entries(value[0] if value and isinstance(value[0], list) else value)
-    return _entries(raw[0][1])
+    return [(i, dict(zip(f[::2], f[1::2], strict=True)) if f else {}) for i, f in raw[0][1]]
 
 
 async def latest_entry(client: aioredis.Redis, key: str) -> Entry | None:
@@ -268,7 +266,9 @@ async def last_id(client: aioredis.Redis, key: str) -> str:
 
 class StreamTailer:
     """The one reader of a Redis stream: ``XREAD BLOCK`` from ``start_id`` on, handing each
-    batch (oldest first) to ``on_entries``, which must not block.
+    batch (oldest first) to ``on_entries``, which must not block. It reads over a
+    connection of its own (:class:`~cif.bus.link.RedisLink` to ``redis_url``): a round trip
+    through redis-py's pool cost more client CPU than the rest of forwarding a batch.
 
     Redis errors are logged (first one, then every 100th) and retried with exponential
     back-off capped at ``max_backoff_s``; the position is kept, so nothing is skipped.
@@ -276,7 +276,7 @@ class StreamTailer:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        redis_url: str,
         key: str,
         start_id: str,
         on_entries: Callable[[list[Entry]], None],
@@ -287,7 +287,10 @@ class StreamTailer:
     ) -> None:
         if count < 1 or block_ms < 1:
             raise ValueError("count and block_ms must be >= 1")
-        self.client = client
+        # the reply timeout: the block, plus the usual allowance for an answer
+        self.link = RedisLink(
+            redis_url, reply_timeout_s=block_ms / 1000 + REPLY_TIMEOUT_S, decode=True
+        )
         self.key = key
         self.position = start_id
         self.on_entries = on_entries
@@ -314,12 +317,17 @@ class StreamTailer:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self) -> None:
+        try:
+            await self._read_forever()
+        finally:
+            self.link.abort()
+
+    async def _read_forever(self) -> None:
         backoff = 0.05
+        read = (b"XREAD", b"COUNT", self.count, b"BLOCK", self.block_ms, b"STREAMS", self.key)
         while True:
             try:
-                raw = await self.client.xread(
-                    {self.key: self.position}, count=self.count, block=self.block_ms
-                )
+                raw = await self.link.command(*read, self.position)
             except RedisError as exc:
                 self.errors += 1
                 if self.errors == 1 or self.errors % 100 == 0:

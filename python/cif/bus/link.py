@@ -60,8 +60,13 @@ class _Call:
 
 
 class _LinkProtocol(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.reader = hiredis.Reader(replyError=ResponseError)
+    def __init__(self, decode: bool) -> None:
+        self.reader = (
+            # text replies, as redis-py's decode_responses gives them (bad UTF-8 replaced)
+            hiredis.Reader(replyError=ResponseError, encoding="utf-8", errors="replace")
+            if decode
+            else hiredis.Reader(replyError=ResponseError)
+        )
         self.transport: asyncio.Transport | None = None
         self.waiting: deque[_Call] = deque()
         #: why the connection is unusable (set once)
@@ -105,7 +110,8 @@ class _LinkProtocol(asyncio.Protocol):
 
 
 class RedisLink:
-    """One connection to the server of ``url`` (see the module docstring)."""
+    """One connection to the server of ``url`` (see the module docstring); ``decode``:
+    replies as ``str`` (UTF-8), not ``bytes``."""
 
     def __init__(
         self,
@@ -113,12 +119,14 @@ class RedisLink:
         *,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         reply_timeout_s: float = REPLY_TIMEOUT_S,
+        decode: bool = False,
     ) -> None:
         if not (connect_timeout_s > 0 and reply_timeout_s > 0):
             raise ValueError("connect_timeout_s and reply_timeout_s must be positive")
         self._url = url
         self.connect_timeout_s = connect_timeout_s
         self.reply_timeout_s = reply_timeout_s
+        self.decode = decode
         self._p: _LinkProtocol | None = None
         self._connecting = asyncio.Lock()
         #: connections opened so far (the first one included)
@@ -147,11 +155,18 @@ class RedisLink:
 
     async def close(self) -> None:
         """Close the connection; round trips in flight fail. A later call reconnects."""
-        p, self._p = self._p, None
-        if p is not None:
-            p.fail(RedisConnectionError("the link was closed"))
+        if self.abort():
             # let connection_lost run, so the socket is released before the loop ends
             await asyncio.sleep(0)
+
+    def abort(self) -> bool:
+        """:meth:`close` without waiting (for a ``finally`` of a cancelled task); whether
+        there was a connection."""
+        p, self._p = self._p, None
+        if p is None:
+            return False
+        p.fail(RedisConnectionError("the link was closed"))
+        return True
 
     async def _send(self, p: _LinkProtocol, payload: bytes, n_replies: int) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -174,7 +189,7 @@ class RedisLink:
             p = self._p
             if p is not None and p.failure is None:
                 return p  # another caller connected meanwhile
-            p = _LinkProtocol()
+            p = _LinkProtocol(self.decode)
             try:
                 opts = await open_connection(self._url, lambda: p, self.connect_timeout_s)
             except (OSError, TimeoutError) as exc:
