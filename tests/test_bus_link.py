@@ -166,3 +166,24 @@ def test_a_block_longer_than_the_reply_timeout_is_refused() -> None:
         ProcessorConfig(block_ms=5000).validate()
     with pytest.raises(ValueError, match="block_ms must be below"):
         ForecasterConfig(symbols=("btcusdt",), block_ms=60_000).validate()
+
+
+def test_a_decoding_link_gives_text_and_replaces_bad_utf8(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """The API's tailers read text, as redis-py's ``decode_responses`` gives it; a value
+    that is not UTF-8 must not break the connection (the entry is then malformed, and the
+    API counts it)."""
+    redis_client.set("text", "prix: 42 €")
+    redis_client.set("garbage", b"\xff\xfeok")
+
+    async def main() -> None:
+        link = RedisLink(redis_server.url, decode=True)
+        assert await link.command("GET", "text") == "prix: 42 €"
+        assert await link.command("GET", "garbage") == "\ufffd\ufffdok"
+        assert await link.command("ECHO", "still here") == "still here"
+        assert link.connects == 1
+        assert link.abort() is True
+        assert link.abort() is False  # nothing left to close
+
+    run(main())
