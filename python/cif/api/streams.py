@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cif.bus.keys import features_key, forecasts_key, trades_key
-from cif.bus.link import REPLY_TIMEOUT_S, RedisLink
+from cif.bus.link import REPLY_TIMEOUT_S, RedisLink, stream_entries
 from cif.features.entries import decode_feature_entry
 from cif.store.segments import open_history, refresh_history
 
@@ -237,9 +237,7 @@ def _entries(raw: Any) -> list[Entry]:
 def _xread_entries(raw: Any) -> list[Entry]:
     """The entries of a raw one-stream ``XREAD`` reply (``[[key, [[id, [field, value,
     ...]], ...]]]``, text), as redis-py gives them."""
-    if not raw:
-        return []
-    return [(i, dict(zip(f[::2], f[1::2], strict=True)) if f else {}) for i, f in raw[0][1]]
+    return stream_entries(raw[0][1]) if raw else []
 
 
 async def latest_entry(client: aioredis.Redis, key: str) -> Entry | None:

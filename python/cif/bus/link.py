@@ -148,7 +148,11 @@ class RedisLink:
 
     async def command(self, *args: bytes | str | int) -> Any:
         """One command's reply; an error reply raises it."""
-        (reply,) = await self.round_trip(pack_command(*args), 1)
+        return await self.call(pack_command(*args))
+
+    async def call(self, packed: bytes) -> Any:
+        """:meth:`command` of one command already packed (a loop's fixed read)."""
+        (reply,) = await self.round_trip(packed, 1)
         if isinstance(reply, ResponseError):
             raise reply
         return reply
@@ -222,10 +226,10 @@ def check_block_ms(block_ms: int, reply_timeout_s: float = REPLY_TIMEOUT_S) -> N
         )
 
 
-def stream_entries(raw: Sequence[Any] | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+def stream_entries(raw: Sequence[Any] | None) -> list[tuple[Any, dict[Any, Any]]]:
     """The entries of one stream in a raw ``XREAD``/``XREADGROUP``/``XRANGE`` reply, as
-    redis-py returns them: ``(id, {field: value})``; an entry trimmed while pending (no
-    fields) has ``{}``."""
+    redis-py returns them: ``(id, {field: value})`` (``bytes``, or ``str`` from a decoding
+    link); an entry trimmed while pending (no fields) has ``{}``."""
     return [(i, dict(zip(f[::2], f[1::2], strict=True)) if f else {}) for i, f in raw or ()]
 
 

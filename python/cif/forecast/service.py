@@ -88,7 +88,6 @@ from typing import Any, Final
 import numpy as np
 import redis.asyncio as aioredis
 from numpy.typing import NDArray
-from redis.exceptions import ResponseError
 
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
@@ -1005,9 +1004,7 @@ class _Session(SymbolSession[ForecastStats]):
         try:
             while not stop.is_set():
                 await self.maybe_renew()
-                (reply,) = await link.round_trip(read, 1)
-                if isinstance(reply, ResponseError):
-                    raise reply
+                reply = await link.call(read)
                 if reply:
                     entries = stream_entries(reply[0][1])
                     if entries:
