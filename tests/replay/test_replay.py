@@ -34,6 +34,7 @@ from cif._core import compute_features
 from cif.bus.keys import digest_key, features_key, trades_key
 from cif.digest import BLOCK_ROWS, ChainDigest, features_digest
 from cif.features.event_log import events_from_capture
+from cif.features.leases import state_key
 from cif.replay.offline import replay_frame, replay_symbol
 
 if TYPE_CHECKING:
@@ -242,7 +243,16 @@ def test_redis_replay_through_a_killed_processor_then_verify(
     fc_dkey = digest_key("forecasts", "btcusdt", ns)
     first = _processor(url, ns, log_path)
     try:
-        wait_for(lambda: redis_client.xlen(fkey) >= 2000, "rows before the kill")
+        # Killed once a checkpoint has landed (the restart must resume from one), with
+        # rows published after it; the first checkpoint is due 0.3 s in, and 2000 rows
+        # can take less than that.
+        wait_for(
+            lambda: (
+                redis_client.exists(state_key("btcusdt", ns)) == 1
+                and redis_client.xlen(fkey) >= 2000
+            ),
+            "a checkpoint and rows before the kill",
+        )
         first.kill()  # kill -9
         first.wait(GUARD_S)
         assert redis_client.xlen(fkey) < BTC_TRADES, "too late to test a restart"
