@@ -540,10 +540,12 @@ def pack_feature_rows(
     ``rows`` is what ``FeatureEngine.process`` returns: ``seq``, ``ts``, ``recv_ts_ns``,
     ``kind`` (integer columns), then one float column per feature, in mapping order.
     Returns the number of fields per row and, per row, its ``seq`` and its fields as RESP
-    bulk strings (``name value name value ...``): the integers as ``%d``, the features as
-    Python's ``repr(float)`` (shortest round trip; ``nan``, ``inf``, ``-inf``, ``-0.0``),
-    byte for byte. A non-str key or a column of another length is a ``TypeError`` /
-    ``ValueError``, a non-numeric column a ``TypeError``. Large batches run without the GIL.
+    bulk strings (``name value name value ...``): the integers as ``%d``, then one field
+    named by the feature names joined by ``,``, its value the features as Python's
+    ``repr(float)`` (shortest round trip; ``nan``, ``inf``, ``-inf``, ``-0.0``) joined by
+    ``,`` (:mod:`cif.features.entries`). A non-str key or a column of another length is a
+    ``TypeError`` / ``ValueError``, a non-numeric column a ``TypeError``, a feature name
+    that is empty or contains ``,`` a ``ValueError``. Large batches run without the GIL.
     """
 
 def decode_event_entries(

@@ -1,10 +1,10 @@
 """The feature processor's stream-entry codecs in Rust against their Python references.
 
 Encoding: ``cif._core.pack_feature_rows`` (behind ``packed_rows``) must give the bytes of
-the Python encoder it replaced (``tests/reference/entry_codec_ref.py``: ``%d`` and
-``repr(float)`` as RESP bulk strings) on the btc capture's feature rows and on generated
-doubles (NaN, ±inf, ±0.0, subnormals, the extremes, powers of ten around the switches
-between positional and scientific notation, random bit patterns).
+the Python encoder (``tests/reference/entry_codec_ref.py``: ``%d``, and ``repr(float)``
+joined by ``,`` in one field, as RESP bulk strings) on the btc capture's feature rows and
+on generated doubles (NaN, ±inf, ±0.0, subnormals, the extremes, powers of ten around the
+switches between positional and scientific notation, random bit patterns).
 
 Decoding: ``cif._core.decode_event_entries`` (behind ``decode_entries``) must give the
 columns of ``EventLogBuilder.add_trade_entry`` / ``add_book_entry`` + ``build()`` bit for bit
@@ -94,7 +94,8 @@ def test_packed_rows_match_the_python_encoder_on_the_capture(
 ) -> None:
     assert set(btc_rows["kind"].tolist()) == {0, 1}
     want = ref.packed_rows(btc_rows)
-    assert want[0] == len(btc_rows) == 4 + len(FeatureEngine().feature_names)
+    assert len(btc_rows) == 4 + len(FeatureEngine().feature_names)
+    assert want[0] == 5  # the four row fields and the features' field
     assert packed_rows(btc_rows) == want
     # In the processor's batch sizes too (slices are views into the columns).
     n = len(btc_rows["seq"])
@@ -198,7 +199,8 @@ def test_packed_rows_match_on_generated_doubles(values: list[float], width: int)
     assert (n_fields, packed) == ref.packed_rows(rows)
     # The values read back bit for bit (every NaN is the same undefined value).
     parts = packed[0][1].split(b"\r\n")
-    stored = [float(v) for v in parts[19::4][: min(width, len(values))]]
+    assert parts[17].split(b",") == [b"f%d" % j for j in range(width)]
+    stored = [float(v) for v in parts[19].split(b",")[: min(width, len(values))]]
     for got, want in zip(stored, values, strict=False):
         assert (math.isnan(got) and math.isnan(want)) or struct.pack("<d", got) == struct.pack(
             "<d", want
@@ -213,7 +215,9 @@ def test_packed_rows_column_handling() -> None:
     assert not rows["f1"].flags.c_contiguous
     assert pack_feature_rows(rows) == ref.packed_rows(rows)
     empty = {k: v[:0] for k, v in rows.items()}
-    assert pack_feature_rows(empty) == (6, [])
+    assert pack_feature_rows(empty) == (5, [])
+    with pytest.raises(ValueError, match="contains ','"):
+        pack_feature_rows({**rows, "a,b": np.array([1.0, 2.0])})
     with pytest.raises(TypeError, match="float64"):
         pack_feature_rows({**rows, "f1": np.array([1, 2], dtype=np.int64)})
     with pytest.raises(TypeError, match="int64"):

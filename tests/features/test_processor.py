@@ -128,8 +128,8 @@ def test_feature_entries_round_trip_bit_exactly() -> None:
     names = [f"f{i}" for i in range(len(values))]
     entry = feature_entry("features:{btcusdt}", 42, 1723161255308, 17, 0, names, values)
     assert entry.entry_id == "42-0"
-    assert list(entry.fields)[:4] == list(ROW_FIELDS)
-    assert entry.fields["f3"] == "nan"
+    assert list(entry.fields) == [*ROW_FIELDS, ",".join(names)]
+    assert entry.fields[",".join(names)].split(",")[3] == "nan"
     stored = {k.encode(): encode_value(v) for k, v in entry.fields.items()}  # as Redis has it
     row = decode_feature_entry(stored)
     assert (row.seq, row.ts, row.recv_ts_ns, row.kind) == (42, 1723161255308, 17, 0)
@@ -141,6 +141,29 @@ def test_feature_entries_round_trip_bit_exactly() -> None:
             assert struct.pack("<d", got) == struct.pack("<d", want)
     from_str = decode_features(entry.fields)  # str fields (in-process entries) work too
     assert {k: repr(v) for k, v in from_str.items()} == {k: repr(v) for k, v in row.values.items()}
+
+
+def test_feature_entries_written_one_field_per_feature_still_decode() -> None:
+    """The layout before the features shared one field: every field its own feature (one
+    name, one value). Readers take both, and a mix."""
+    old = {b"seq": b"7", b"ts": b"8", b"recv_ts_ns": b"9", b"kind": b"1"}
+    old |= {b"mid": b"61837.635", b"ofi_1s": b"nan", b"spread,imb": b"0.01,-0.5"}
+    row = decode_feature_entry(old)
+    assert (row.seq, row.ts, row.recv_ts_ns, row.kind) == (7, 8, 9, 1)
+    assert list(row.values) == ["mid", "ofi_1s", "spread", "imb"]
+    assert row.values["mid"] == 61837.635
+    assert math.isnan(row.values["ofi_1s"])
+    assert row.values["imb"] == -0.5
+
+
+def test_feature_entries_refuse_a_field_whose_names_and_values_differ_in_number() -> None:
+    bad = {"seq": "7", "ts": "8", "recv_ts_ns": "9", "kind": "1", "a,b,c": "1.0,2.0"}
+    with pytest.raises(ValueError, match="names 3 features but has 2 values"):
+        decode_feature_entry(bad)
+    with pytest.raises(ValueError, match="contains ','"):
+        feature_entry("features:{x}", 1, 2, 3, 0, ["a", "b,c"], [1.0, 2.0])
+    with pytest.raises(ValueError, match="could not convert"):
+        decode_feature_entry({**bad, "a,b,c": "1.0,x,2.0"})
 
 
 def test_row_entries_carry_the_engine_rows(btc_entries: list[StreamEntry]) -> None:

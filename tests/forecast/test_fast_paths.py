@@ -437,13 +437,25 @@ def ref_decode(
             continue
         picked = {name: fields[name] for name in header if name in fields}
         missing = None
-        for name in used:
-            value = fields.get(name)
-            if value is None:
-                missing = name.decode()
-            else:
-                picked[name] = value
         try:
+            decode_feature_entry(picked)  # the header's errors come first
+            texts: dict[bytes, bytes] = {}
+            for key, value in fields.items():
+                if key in header:
+                    continue
+                names, parts = key.split(b","), value.split(b",")
+                if len(names) != len(parts):
+                    raise ValueError(
+                        f"feature field {key.decode()[:60]!r} names {len(names)} features "
+                        f"but has {len(parts)} values"
+                    )
+                texts.update(zip(names, parts, strict=True))
+            for name in used:
+                value = texts.get(name)
+                if value is None:
+                    missing = name.decode()
+                else:
+                    picked[name] = value
             row = decode_feature_entry(picked)
         except (KeyError, ValueError, TypeError) as exc:
             s._bad("undecodable", entry_id, fields, repr(exc))
@@ -535,10 +547,16 @@ def ref_body(s: _Session, seq: int, ts: int, recv: int, p: list[float]) -> bytes
 
 
 def entry(
-    seq: int, ts: int, features: dict[str, float], override: dict[str, bytes | None]
+    seq: int,
+    ts: int,
+    features: dict[str, float],
+    override: dict[str, bytes | None],
+    joined: bool = True,
 ) -> tuple[bytes, dict[bytes, bytes]]:
-    """A ``features:{sym}`` entry as Redis returns it; ``override``: field -> raw value
-    (None: the field is left out), and ``entry_id`` -> the entry's ID."""
+    """A ``features:{sym}`` entry as Redis returns it; ``override``: field or feature ->
+    raw value (None: left out), and ``entry_id`` -> the entry's ID. ``joined``: the
+    features in one field (the processor's layout), else one field per feature (the
+    layout before)."""
     override = dict(override)
     entry_id = override.pop("entry_id", None) or b"%d-0" % seq
     fields: dict[bytes, bytes] = {
@@ -547,13 +565,17 @@ def entry(
         b"recv_ts_ns": b"%d" % (ts * 1_000_000 + 7),
         b"kind": b"1",
     }
-    for name, value in features.items():
-        fields[name.encode()] = repr(value).encode()
+    values = {name.encode(): repr(value).encode() for name, value in features.items()}
     for name, raw in override.items():
+        target = fields if name.encode() in fields or name in ROW_FIELDS else values
         if raw is None:
-            fields.pop(name.encode(), None)
+            target.pop(name.encode(), None)
         else:
-            fields[name.encode()] = raw
+            target[name.encode()] = raw
+    if joined:
+        fields[b",".join(values)] = b",".join(values.values())
+    else:
+        fields.update(values)
     return entry_id, fields
 
 
@@ -615,8 +637,17 @@ def edge_case_stream(rng: np.random.Generator, n: int) -> list[list[tuple[bytes,
             bad = {"seq": b"%d" % (seq + 5), "ts": b"%d" % (ts - 100)}  # id before ts
         if case == 20:
             out.append((b"%d-0" % seq, {}))  # trimmed while pending
+        elif case == 21:
+            eid, fields = entry(seq, ts, values, {})
+            key = next(k for k in fields if b"," in k)
+            fields[key] = fields[key].rsplit(b",", 1)[0]  # a value short: undecodable
+            out.append((eid, fields))
+        elif case == 22:
+            shuffled = dict(sorted(values.items(), key=lambda kv: -len(kv[0])))
+            out.append(entry(seq, ts, shuffled, {}))  # another order: a new layout
         else:
-            out.append(entry(seq, ts, values, bad))
+            # one entry in five in the layout before (one field per feature)
+            out.append(entry(seq, ts, values, bad, joined=bool(rng.random() > 0.2)))
     batches = []
     i = 0
     while i < len(out):
@@ -682,6 +713,7 @@ def test_decode_feed_and_publish_match_the_previous_code(model_fn: Any) -> None:
     assert vars(b.stats) == vars(a.stats)
     assert b.stats.queue_rebuilds == 0
     assert b.evaluator.scored > 100
+    assert b._layout_key is not None  # the fast path learnt the joined layout
     reasons = {r[0] for r in skipped_a}
     assert reasons == {
         "undecodable",

@@ -2,7 +2,7 @@
 
 - :func:`packed_rows` is the Python encoder ``cif.features.entries.packed_rows`` was before
   it moved to Rust (``cif._core.pack_feature_rows``): ``%d`` of the row fields and
-  ``repr(float)`` of each feature, as RESP bulk strings.
+  ``repr(float)`` of each feature in one ``,``-joined field, as RESP bulk strings.
 - :func:`decode` runs entries through ``EventLogBuilder.add_trade_entry`` /
   ``add_book_entry`` one at a time, as the processor did before
   ``cif._core.decode_event_entries``: the columns and the indices of the refused entries.
@@ -27,9 +27,13 @@ BUILDER_ERRORS = (KeyError, ValueError, TypeError, IndexError, OverflowError)
 
 
 def packed_rows(rows: Mapping[str, NDArray[Any]]) -> tuple[int, list[tuple[int, bytes]]]:
-    """The number of fields per row and, per row, ``(seq, fields as RESP bulk strings)``."""
+    """The number of fields per row and, per row, ``(seq, fields as RESP bulk strings)``:
+    the four row fields, then one field named by the feature names joined by ``,``, its
+    value the ``repr`` of each feature joined by ``,``."""
     names = [n for n in rows if n not in ROW_FIELDS]
-    heads = [bulk(n.encode()) for n in (*ROW_FIELDS, *names)]
+    heads = [bulk(n.encode()) for n in ROW_FIELDS]
+    if names:
+        heads.append(bulk(",".join(names).encode()))
     seqs = rows["seq"].tolist()
     ts = rows["ts"].tolist()
     recv = rows["recv_ts_ns"].tolist()
@@ -38,7 +42,8 @@ def packed_rows(rows: Mapping[str, NDArray[Any]]) -> tuple[int, list[tuple[int, 
     out: list[tuple[int, bytes]] = []
     for i, seq in enumerate(seqs):
         values = [b"%d" % seq, b"%d" % ts[i], b"%d" % recv[i], b"%d" % kinds[i]]
-        values.extend([repr(column[i]).encode() for column in columns])
+        if names:
+            values.append(",".join([repr(column[i]) for column in columns]).encode())
         parts: list[bytes] = []
         for head, value in zip(heads, values, strict=True):
             parts.append(head)

@@ -6,10 +6,23 @@ last checkpoint recomputes the same rows) is therefore a no-op: Redis refuses an
 not above the stream's top.
 
 Fields, in order: ``seq``, ``ts`` (the engine clock, exchange ms), ``recv_ts_ns``, ``kind``
-(0 trade, 1 book event), then one field per feature name, in the engine's row order. Values
-are Python's shortest round-trip ``repr`` of the double (``nan`` for NaN, ``inf``/``-inf``),
-so ``float()`` on the consumer's side gets the exact bits back (NaN payloads aside: every
-NaN is the same undefined value here).
+(0 trade, 1 book event), then **one field for all the features**: its name is the feature
+names joined by ``,`` (in the engine's row order), its value their values joined by ``,``.
+Each value is Python's shortest round-trip ``repr`` of the double (``nan`` for NaN,
+``inf``/``-inf``), so ``float()`` on the consumer's side gets the exact bits back (NaN
+payloads aside: every NaN is the same undefined value here). For example::
+
+    seq 42  ts 1723161255308  recv_ts_ns 1723161255311000000  kind 0
+    mid,spread,ofi_1s,...  61837.635,0.01,nan,...
+
+One field rather than one per feature: every field is an object to build, send, parse and
+store on both sides of Redis, and a row has ~40 features. The names field is the same for
+every row, so Redis keeps it once per stream node (entries with the master entry's fields
+store only their values).
+
+Readers take every field other than the four header fields as a ``,``-joined list of names
+with as many ``,``-joined values; entries written one field per feature (before this
+layout) are the case of one name per field and read the same.
 """
 
 from __future__ import annotations
@@ -40,6 +53,15 @@ class FeatureRow:
     values: dict[str, float]
 
 
+def values_field(names: Sequence[str]) -> str:
+    """The name of the features' field for these feature names (joined by ``,``); a name
+    that is empty or contains ``,`` is a ``ValueError``."""
+    for name in names:
+        if not name or "," in name:
+            raise ValueError(f"feature name {name!r} is empty or contains ','")
+    return ",".join(names)
+
+
 def feature_entry(
     key: str,
     seq: int,
@@ -49,7 +71,7 @@ def feature_entry(
     names: Sequence[str],
     values: Sequence[float],
 ) -> StreamEntry:
-    """The entry of one row: ``names[i]`` -> ``repr(values[i])``."""
+    """The entry of one row: the header, then ``names`` -> the ``repr`` of ``values``."""
     if len(names) != len(values):
         raise ValueError(f"{len(names)} feature names but {len(values)} values")
     fields: dict[str, FieldValue] = {
@@ -58,8 +80,8 @@ def feature_entry(
         "recv_ts_ns": recv_ts_ns,
         "kind": kind,
     }
-    for name, value in zip(names, values, strict=True):
-        fields[name] = repr(float(value))
+    if names:
+        fields[values_field(names)] = ",".join([repr(float(v)) for v in values])
     return StreamEntry(key, f"{seq}-0", fields)
 
 
@@ -68,6 +90,7 @@ def row_entries(key: str, rows: Mapping[str, NDArray[Any]]) -> list[StreamEntry]
     (``seq``, ``ts``, ``recv_ts_ns``, ``kind``, then one float column per feature, in
     order)."""
     names = [n for n in rows if n not in ROW_FIELDS]
+    field = values_field(names) if names else None
     seqs = rows["seq"].tolist()
     ts = rows["ts"].tolist()
     recv = rows["recv_ts_ns"].tolist()
@@ -82,8 +105,8 @@ def row_entries(key: str, rows: Mapping[str, NDArray[Any]]) -> list[StreamEntry]
             "recv_ts_ns": recv[i],
             "kind": kinds[i],
         }
-        for name, column in zip(names, columns, strict=True):
-            fields[name] = repr(column[i])
+        if field is not None:
+            fields[field] = ",".join([repr(column[i]) for column in columns])
         out.append(StreamEntry(key, f"{seq}-0", fields))
     return out
 
@@ -105,8 +128,25 @@ def _text(value: Any) -> str:
 
 def decode_features(fields: Mapping[Any, Any]) -> dict[str, float]:
     """The feature values of an entry (``str`` or Redis ``bytes`` fields), in entry order:
-    feature name -> float, bit-exact."""
-    return {_text(k): float(v) for k, v in fields.items() if k not in _ROW_FIELD_SET}
+    feature name -> float, bit-exact. A field whose names and values differ in number is a
+    ``ValueError``."""
+    out: dict[str, float] = {}
+    for key, value in fields.items():
+        if key in _ROW_FIELD_SET:
+            continue
+        names = _text(key).split(",")
+        # bytes stay bytes: float() takes them, and its error shows the value as stored
+        values: list[Any] = (
+            value.split(b",") if isinstance(value, bytes) else _text(value).split(",")
+        )
+        if len(names) != len(values):
+            raise ValueError(
+                f"feature field {_text(key)[:60]!r} names {len(names)} features "
+                f"but has {len(values)} values"
+            )
+        for name, raw in zip(names, values, strict=True):
+            out[name] = float(raw)
+    return out
 
 
 def decode_feature_entry(fields: Mapping[Any, Any]) -> FeatureRow:

@@ -134,6 +134,14 @@ def forecaster_lease_key(symbol: str, namespace: str = "") -> str:
 # -- settings ----------------------------------------------------------------------------------
 
 
+#: Fields of a feature entry in the processor's layout: the header and the features' field.
+_ENTRY_FIELDS: Final = len(ROW_FIELDS) + 1
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+
+
 @dataclass(frozen=True)
 class ForecasterConfig:
     """Everything the forecaster can be told."""
@@ -487,10 +495,17 @@ class _Session(SymbolSession[ForecastStats]):
         self._entry_format = b"".join(parts).decode()
         self._f_published = bulk(b"published_ns")
         # The entry fields _decode reads: the header (in the order decode_feature_entry
-        # reads it, see _decode_carefully) and the model's features (and the mid).
+        # reads it, see _decode_carefully), then the values of the model's features and the
+        # mid out of the features' field. The layout of that field (its name: the feature
+        # names joined by ",") is learnt from the first entry that has it, and the fast path
+        # reads the values by position while entries keep that layout.
         self._header_fields = tuple(f.encode() for f in ROW_FIELDS)
-        self._feature_fields = tuple(f.encode() for f in model.features)
-        self._used_fields = tuple(f.encode() for f in dict.fromkeys([*model.features, "mid"]))
+        self._header_set = frozenset(self._header_fields) | frozenset(ROW_FIELDS)
+        self._used_names = tuple(dict.fromkeys([*model.features, "mid"]))
+        self._layout_key: bytes | None = None
+        self._layout_n = 0
+        self._layout_idx: list[int] = []
+        self._layout_mid = 0
         self.publisher = self.fence.publisher(self.forecasts, cfg.maxlen)
 
     def _fresh_evaluator(self) -> Evaluator:
@@ -683,16 +698,23 @@ class _Session(SymbolSession[ForecastStats]):
     def _decode(self, entries: list[Any]) -> _Batch:
         """The new, valid rows of a batch, as columns.
 
-        Only the header and the fields this service uses are read (the model's features
-        and the mid, a handful of a row's ~40): decoding is most of the cost of a batch, and
-        a garbage value in a feature nobody here reads is no reason to drop the row. An
+        Only the header and the values this service uses are read (the model's features
+        and the mid, a handful of a row's ~40; by position while the entries keep the
+        features field's layout learnt by :meth:`_decode_carefully`): decoding is most of
+        the cost of a batch, and a garbage value in a feature nobody here reads is no
+        reason to drop the row. An
         entry is skipped for the first of these that applies, in this order: undecodable,
         seen, id_mismatch, ts_decreasing, missing_feature.
         """
         stats = self.stats
         acks = self.acks
         k_seq, k_ts, k_recv, k_kind = self._header_fields
-        features = self._feature_fields
+        layout, n_values, idx, i_mid = (
+            self._layout_key,
+            self._layout_n,
+            self._layout_idx,
+            self._layout_mid,
+        )
         last_seq = self.last_seq
         last_ts = self.evaluator.last_ts
         out = _Batch()
@@ -708,14 +730,23 @@ class _Session(SymbolSession[ForecastStats]):
                 ts = int(fields[k_ts])
                 recv = int(fields[k_recv])
                 int(fields[k_kind])
-                x = [float(fields[name]) for name in features]
-                mid = float(fields[b"mid"])
-            except (KeyError, ValueError, TypeError):
+                values = fields[layout].split(b",")
+                if len(values) != n_values or len(fields) != _ENTRY_FIELDS:
+                    raise ValueError("not the learnt layout")
+                x = [float(values[i]) for i in idx]
+                mid = float(values[i_mid])
+            except (KeyError, ValueError, TypeError, AttributeError):
                 try:
                     seq, ts, recv, x, mid, missing = self._decode_carefully(fields)
                 except (KeyError, ValueError, TypeError) as exc:
                     self._bad("undecodable", entry_id, fields, repr(exc))
                     continue
+                layout, n_values, idx, i_mid = (
+                    self._layout_key,
+                    self._layout_n,
+                    self._layout_idx,
+                    self._layout_mid,
+                )
             if last_seq is not None and seq <= last_seq:
                 self.seen(entry_id, seq, last_seq)
                 continue
@@ -744,11 +775,13 @@ class _Session(SymbolSession[ForecastStats]):
     ) -> tuple[int, int, int, list[float], float, str | None]:
         """An entry the fast path of :meth:`_decode` stumbled on: the same conversions one
         field at a time, in the order of :func:`cif.features.entries.decode_feature_entry`
-        (seq, ts, recv_ts_ns, kind, then the used fields present), so that a bad entry is
-        reported with the same error as always: ``KeyError`` naming a missing header
-        field, or the ``int()``/``float()`` error of the first bad value. A missing feature
-        is not an error here (it is counted after the seq and time checks): it is returned
-        by name (the last one missing), with no values."""
+        (seq, ts, recv_ts_ns, kind, then the used features present), so that a bad entry
+        is reported with the same error as always: ``KeyError`` naming a missing header
+        field, a ``ValueError`` for a features field with more names than values or the
+        reverse, or the ``int()``/``float()`` error of the first bad value used. A missing
+        feature is not an error here (it is counted after the seq and time checks): it is
+        returned by name (the last one missing), with no values. An entry whose one
+        features field holds every used feature teaches the fast path its layout."""
         header: list[int] = []
         for name in self._header_fields:
             raw = fields.get(name)
@@ -756,17 +789,41 @@ class _Session(SymbolSession[ForecastStats]):
                 raise KeyError(f"feature entry has no field {name.decode()!r}")
             header.append(int(raw))
         seq, ts, recv, _kind = header
-        values: dict[bytes, float] = {}
+        texts: dict[str, Any] = {}
+        value_fields = [(k, v) for k, v in fields.items() if k not in self._header_set]
+        for key, value in value_fields:
+            names = _text(key).split(",")
+            parts: list[Any] = (
+                value.split(b",") if isinstance(value, bytes) else _text(value).split(",")
+            )
+            if len(names) != len(parts):
+                raise ValueError(
+                    f"feature field {_text(key)[:60]!r} names {len(names)} features "
+                    f"but has {len(parts)} values"
+                )
+            texts.update(zip(names, parts, strict=True))
+        values: dict[str, float] = {}
         missing = None
-        for name in self._used_fields:
-            raw = fields.get(name)
+        for used in self._used_names:
+            raw = texts.get(used)
             if raw is None:
-                missing = name.decode()
+                missing = used
             else:
-                values[name] = float(raw)
+                values[used] = float(raw)
         if missing is not None:
             return seq, ts, recv, [], math.nan, missing
-        return seq, ts, recv, [values[f] for f in self._feature_fields], values[b"mid"], None
+        if len(value_fields) == 1 and isinstance(value_fields[0][0], bytes):
+            self._learn_layout(value_fields[0][0])
+        return seq, ts, recv, [values[f] for f in self.model.features], values["mid"], None
+
+    def _learn_layout(self, key: bytes) -> None:
+        """Read the values by position from now on, for entries whose features field is
+        ``key`` (its names hold every used feature: checked by the caller)."""
+        position = {name: i for i, name in enumerate(key.decode().split(","))}
+        self._layout_key = key
+        self._layout_n = len(position)
+        self._layout_idx = [position[f] for f in self.model.features]
+        self._layout_mid = position["mid"]
 
     def _predict(
         self, xs: list[list[float]], ids: list[bytes]

@@ -1,10 +1,12 @@
 //! Feature rows as the field / value pairs of a `features:{symbol}` `XADD`, pre-packed as
 //! RESP bulk strings.
 //!
-//! A row's fields are `seq`, `ts`, `recv_ts_ns`, `kind` (written `%d`), then one field per
-//! feature (written as Python's `repr` of the double, see [`py_repr_f64`]): byte for byte
-//! what the Python publisher stores, so consumers and the digest of the output see the same
-//! entries whichever side encoded them.
+//! A row's fields are `seq`, `ts`, `recv_ts_ns`, `kind` (written `%d`), then one field for
+//! all the features: its name is the feature names joined by `,`, its value the features'
+//! values joined by `,`, each written as Python's `repr` of the double (see
+//! [`py_repr_f64`]). One field instead of one per feature: every field is an object to
+//! build, send, parse and store on both sides of Redis, and the row has ~40 features.
+//! The field's name is the same for every row, so Redis stores it once per stream node.
 
 use std::fmt;
 
@@ -31,6 +33,11 @@ pub struct RowColumns<'a> {
 /// Columns that do not fit the packer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowsError {
+    /// A feature name contains the separator `,` (or is empty).
+    BadName {
+        /// The name.
+        name: String,
+    },
     /// The number of feature columns differs from the number of names.
     FeatureCount {
         /// Feature names the packer was made with.
@@ -52,6 +59,9 @@ pub enum RowsError {
 impl fmt::Display for RowsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RowsError::BadName { name } => {
+                write!(f, "feature name {name:?} is empty or contains ','")
+            }
             RowsError::FeatureCount { names, columns } => {
                 write!(f, "{names} feature names but {columns} feature columns")
             }
@@ -93,35 +103,51 @@ impl PackedRows {
     }
 }
 
+/// The separator of the feature names in the values field's name and of the values in its
+/// value.
+pub const SEPARATOR: u8 = b',';
+
 /// Packs rows of a fixed set of feature names.
 #[derive(Debug, Clone)]
 pub struct RowPacker {
-    /// `bulk(name)` of every field, the four row fields first.
+    /// `bulk(name)` of every field: the four row fields, then the joined feature names.
     heads: Vec<Vec<u8>>,
     names: Vec<String>,
 }
 
 impl RowPacker {
-    /// A packer for rows with these feature columns (after the four [`ROW_FIELDS`]).
-    pub fn new<S: AsRef<str>>(feature_names: &[S]) -> Self {
+    /// A packer for rows with these feature columns (after the four [`ROW_FIELDS`]); a
+    /// name that is empty or contains [`SEPARATOR`] is refused.
+    pub fn new<S: AsRef<str>>(feature_names: &[S]) -> Result<Self, RowsError> {
         let names: Vec<String> = feature_names
             .iter()
             .map(|n| n.as_ref().to_owned())
             .collect();
-        let heads = ROW_FIELDS
+        if let Some(bad) = names
             .iter()
-            .copied()
-            .chain(names.iter().map(String::as_str))
+            .find(|n| n.is_empty() || n.as_bytes().contains(&SEPARATOR))
+        {
+            return Err(RowsError::BadName { name: bad.clone() });
+        }
+        let joined = names.join(",");
+        let mut heads: Vec<Vec<u8>> = ROW_FIELDS
+            .iter()
             .map(|name| {
                 let mut head = Vec::with_capacity(name.len() + 8);
                 put_bulk(&mut head, name.as_bytes());
                 head
             })
             .collect();
-        RowPacker { heads, names }
+        if !names.is_empty() {
+            let mut head = Vec::with_capacity(joined.len() + 8);
+            put_bulk(&mut head, joined.as_bytes());
+            heads.push(head);
+        }
+        Ok(RowPacker { heads, names })
     }
 
-    /// Fields per row: the four row fields plus one per feature.
+    /// Fields per row: the four row fields plus the features' field (none without
+    /// features).
     pub fn n_fields(&self) -> usize {
         self.heads.len()
     }
@@ -131,12 +157,12 @@ impl RowPacker {
         self.check(cols)?;
         let n = cols.seq.len();
         let head_bytes: usize = self.heads.iter().map(Vec::len).sum();
-        // ~24 bytes per value with its bulk framing, plus the names.
+        // ~20 bytes per value, plus the names.
         let mut out = PackedRows {
-            data: Vec::with_capacity(n * (head_bytes + 24 * self.heads.len())),
+            data: Vec::with_capacity(n * (head_bytes + 64 + 20 * self.names.len())),
             ends: Vec::with_capacity(n),
         };
-        let mut value = Vec::with_capacity(32);
+        let mut value = Vec::with_capacity(32 + 20 * self.names.len());
         for i in 0..n {
             let ints = [cols.seq[i], cols.ts[i], cols.recv_ts_ns[i], cols.kind[i]];
             for (head, v) in self.heads.iter().zip(ints) {
@@ -145,10 +171,15 @@ impl RowPacker {
                 write_i64(v, &mut value);
                 put_bulk(&mut out.data, &value);
             }
-            for (head, col) in self.heads[ROW_FIELDS.len()..].iter().zip(cols.features) {
+            if let Some(head) = self.heads.get(ROW_FIELDS.len()) {
                 out.data.extend_from_slice(head);
                 value.clear();
-                py_repr_f64(col[i], &mut value);
+                for (j, col) in cols.features.iter().enumerate() {
+                    if j > 0 {
+                        value.push(SEPARATOR);
+                    }
+                    py_repr_f64(col[i], &mut value);
+                }
                 put_bulk(&mut out.data, &value);
             }
             out.ends.push(out.data.len());
@@ -212,8 +243,8 @@ mod tests {
 
     #[test]
     fn packs_the_fields_as_bulk_strings_in_order() {
-        let packer = RowPacker::new(&["mid", "ofi_1s"]);
-        assert_eq!(packer.n_fields(), 6);
+        let packer = RowPacker::new(&["mid", "ofi_1s"]).unwrap();
+        assert_eq!(packer.n_fields(), 5);
         let features: [&[f64]; 2] = [&[61837.635, 1.0], &[f64::NAN, -1e-5]];
         let rows = packer
             .pack(&RowColumns {
@@ -229,17 +260,63 @@ mod tests {
             rows.row(0),
             &b"$3\r\nseq\r\n$2\r\n42\r\n$2\r\nts\r\n$13\r\n1723161255308\r\n\
                $10\r\nrecv_ts_ns\r\n$2\r\n17\r\n$4\r\nkind\r\n$1\r\n0\r\n\
-               $3\r\nmid\r\n$9\r\n61837.635\r\n$6\r\nofi_1s\r\n$3\r\nnan\r\n"[..]
+               $10\r\nmid,ofi_1s\r\n$13\r\n61837.635,nan\r\n"[..]
         );
         assert!(rows
             .row(1)
-            .ends_with(b"$3\r\nmid\r\n$3\r\n1.0\r\n$6\r\nofi_1s\r\n$6\r\n-1e-05\r\n"));
+            .ends_with(b"$10\r\nmid,ofi_1s\r\n$10\r\n1.0,-1e-05\r\n"));
         assert!(rows.row(1).starts_with(b"$3\r\nseq\r\n$2\r\n43\r\n"));
     }
 
     #[test]
+    fn long_values_get_a_multi_digit_length() {
+        let names: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
+        let packer = RowPacker::new(&names).unwrap();
+        let col: &[f64] = &[0.123456789];
+        let features: Vec<&[f64]> = vec![col; 20];
+        let rows = packer
+            .pack(&RowColumns {
+                seq: &[1],
+                ts: &[2],
+                recv_ts_ns: &[3],
+                kind: &[0],
+                features: &features,
+            })
+            .unwrap();
+        let value = vec!["0.123456789"; 20].join(",");
+        let want = format!("${}\r\n{}\r\n", value.len(), value);
+        assert!(rows.row(0).ends_with(want.as_bytes()));
+    }
+
+    #[test]
+    fn no_features_is_the_four_row_fields() {
+        let packer = RowPacker::new::<&str>(&[]).unwrap();
+        assert_eq!(packer.n_fields(), 4);
+        let rows = packer
+            .pack(&RowColumns {
+                seq: &[7],
+                ts: &[8],
+                recv_ts_ns: &[9],
+                kind: &[1],
+                features: &[],
+            })
+            .unwrap();
+        assert!(rows.row(0).ends_with(b"$4\r\nkind\r\n$1\r\n1\r\n"));
+    }
+
+    #[test]
+    fn refuses_names_with_the_separator() {
+        let err = RowPacker::new(&["a", "b,c"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "feature name \"b,c\" is empty or contains ','"
+        );
+        assert!(RowPacker::new(&[""]).is_err());
+    }
+
+    #[test]
     fn refuses_ragged_columns() {
-        let packer = RowPacker::new(&["x"]);
+        let packer = RowPacker::new(&["x"]).unwrap();
         let features: [&[f64]; 1] = [&[1.0]];
         let err = packer
             .pack(&RowColumns {

@@ -86,8 +86,9 @@ const FLOATS: &[(u8, usize)] = &[(b'f', 8)];
 /// `rows` is what `FeatureEngine.process` returns: `seq`, `ts`, `recv_ts_ns`, `kind`
 /// (integer columns) and one float column per feature, in mapping order. Returns the number
 /// of fields per row and, per row, its `seq` and its fields as RESP bulk strings
-/// (`name value name value ...`), integers written `%d` and features as Python's
-/// `repr(float)`: byte for byte the Python encoder's output.
+/// (`name value name value ...`): the integers written `%d`, then one field named by the
+/// feature names joined by `,`, its value the features as Python's `repr(float)` joined by
+/// `,`.
 #[pyfunction]
 #[pyo3(name = "pack_feature_rows")]
 fn pack_feature_rows<'py>(
@@ -113,7 +114,7 @@ fn pack_feature_rows<'py>(
         kind: int_slices[3],
         features: &features,
     };
-    let packer = RowPacker::new(&names);
+    let packer = RowPacker::new(&names).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let packed = if cols.seq.len() >= DETACH_ROWS {
         py.detach(|| packer.pack(&cols))
     } else {
