@@ -865,19 +865,26 @@ class _Session(SymbolSession[ForecastStats]):
         probs, ok = self._predict(batch.xs, batch.ids)
         plist = probs.tolist()
         okl = ok.tolist()
-        if any(okl):
+        published = any(okl)
+        if published:
             await self._publish(batch, plist, okl)
-            if self.digest is not None:
-                seqs = np.array(batch.seqs, dtype=np.int64)
-                self.digest.update_forecasts(seqs[ok], probs[ok])
         t1 = time.perf_counter_ns()
         stats.batches += 1
         stats.publish_ns_total += t1 - t0
         stats.publish_ns_max = max(stats.publish_ns_max, t1 - t0)
         stats.last_recv_ts_ns = batch.recv_ts_ns[-1]
         stats.last_seq = self.last_seq
+        # The publish's reply and the API's read of the same forecasts arrive together:
+        # yield once, so that the API forwards them before this task digests and scores
+        # the batch (nothing else touches this session's state meanwhile: its checkpoints
+        # run in this task).
+        await asyncio.sleep(0)
+        t2 = time.perf_counter_ns()
+        if published and self.digest is not None:
+            seqs = np.array(batch.seqs, dtype=np.int64)
+            self.digest.update_forecasts(seqs[ok], probs[ok])
         self._feed(batch.ts, batch.mids, plist, okl, batch.ids)
-        stats.evaluate_ns_total += time.perf_counter_ns() - t1
+        stats.evaluate_ns_total += time.perf_counter_ns() - t2
 
     async def _publish(self, batch: _Batch, probs: list[list[float]], ok: list[bool]) -> None:
         """XADD the forecasts through the fenced script (chunks pipelined, one round trip)."""
