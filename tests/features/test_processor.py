@@ -26,6 +26,7 @@ import redis
 import redis.asyncio as aioredis
 
 from cif._core import FeatureEngine, compute_features
+from cif.bus.fenced import staged_key
 from cif.bus.keys import book_key, features_key, trades_key
 from cif.bus.stream_writer import StreamEntry, bulk, encode_value
 from cif.features.entries import (
@@ -427,6 +428,35 @@ def test_reads_claims_publishing_and_checkpoints_are_fenced_by_the_lease(
     for key in (trades_key("btcusdt"), book_key("btcusdt")):
         (group,) = redis_client.xinfo_groups(key)
         assert group["last-delivered-id"] == b"0-0"
+
+
+def test_the_staged_snapshot_moves_into_place_only_while_the_lease_is_held(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """The engine snapshot goes to a staging key and the fenced script renames it into
+    place: a checkpoint after the lease is lost leaves the last good state as it was (no
+    expiry either), its own snapshot stranded in the staging key."""
+
+    class Zombie:
+        def snapshot(self) -> bytes:
+            return b"zombie state"
+
+    async def go() -> bytes:
+        proc, session = await _owned_session(_config(redis_server.url))
+        await session._checkpoint()
+        good = await proc.client.get(state_key("btcusdt"))
+        assert good
+        await proc.client.set(lease_key("btcusdt"), "someone-else")
+        session.engine = Zombie()  # type: ignore[assignment]
+        with pytest.raises(LeaseLost):
+            await session._checkpoint()
+        await proc.client.aclose()
+        return bytes(good)
+
+    good = asyncio.run(go())
+    assert redis_client.get(state_key("btcusdt")) == good
+    assert redis_client.ttl(state_key("btcusdt")) == -1
+    assert redis_client.get(staged_key(state_key("btcusdt"))) == b"zombie state"
 
 
 def test_a_redis_outage_stops_the_symbol_not_the_process(

@@ -77,6 +77,7 @@ from numpy.typing import NDArray
 from cif._core import FeatureEngine
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
+    STAGED_STATE_LUA,
     LeaseLost,
     check_reply,
     digest_args,
@@ -248,16 +249,14 @@ class ConfigMismatch(RuntimeError):
 
 # -- scripts -----------------------------------------------------------------------------------
 
-# KEYS: lease, checkpoint, trades stream, book stream, digest hash.
-# ARGV: owner, group, snapshot, number of trade ids, digest state ('' = none), digest count,
-# digest hex, first seq, last seq, trade ids..., book ids...
+# KEYS: lease, checkpoint, trades stream, book stream, digest hash, the staged snapshot.
+# ARGV: owner, group, '' (unused), number of trade ids, digest state ('' = none), digest
+# count, digest hex, first seq, last seq, trade ids..., book ids...
 # The output digest (cif.digest) is stored by the same call as the engine snapshot,
 # so after a crash both resume from the same row and no re-processed row counts twice.
 _CHECKPOINT_LUA = (
     FENCE_LUA
-    + """
-redis.call('SET', KEYS[2], ARGV[3])
-"""
+    + STAGED_STATE_LUA
     + CHECKPOINT_DIGEST_LUA
     + """
 local n_trades = tonumber(ARGV[4])
@@ -596,13 +595,14 @@ class _Session(SymbolSession[SymbolStats]):
         assert self.engine is not None
         snapshot = self.engine.snapshot()
         self.snapshot_bytes = len(snapshot)
-        args: list[bytes | str | int] = [self.cfg.group, snapshot, len(self.ack_trades)]
+        # ARGV[3], once the state, stays empty: the state is staged (Fence.eval_staged)
+        args: list[bytes | str | int] = [self.cfg.group, b"", len(self.ack_trades)]
         args += digest_args(self.digest)
         acks = [*self.ack_trades, *self.ack_book]
         keys = [self.state, self.trades, self.book, self.digest_key]
 
         async def call() -> None:
-            await self.fence.eval_with_bulks(_CHECKPOINT_LUA, keys, args, acks)
+            await self.fence.eval_staged(_CHECKPOINT_LUA, keys, args, acks, snapshot)
 
         self.ack_trades = []
         self.ack_book = []

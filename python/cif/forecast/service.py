@@ -91,9 +91,12 @@ from numpy.typing import NDArray
 
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
+    STAGED_STATE_LUA,
     LeaseLost,
-    check_reply,
+    check_staged,
     digest_args,
+    pack_staged,
+    staged_key,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
 from cif.bus.link import check_block_ms, stream_entries
@@ -247,14 +250,15 @@ class StateError(RuntimeError):
 
 # -- scripts -----------------------------------------------------------------------------------
 
-# KEYS: lease, state, eval summary, features stream, digest hash. ARGV: owner, group, state,
-# summary, digest state ('' = none), digest count, digest hex, first seq, last seq, entry ids
-# to ack... State, summary, output digest (cif.digest) and acks change together or
-# not at all, so after a crash no re-published forecast counts twice in the digest.
+# KEYS: lease, state, eval summary, features stream, digest hash, the staged state. ARGV:
+# owner, group, '' (unused), summary, digest state ('' = none), digest count, digest hex,
+# first seq, last seq, entry ids to ack... State, summary, output digest (cif.digest) and
+# acks change together or not at all, so after a crash no re-published forecast counts twice
+# in the digest.
 _CHECKPOINT_LUA = (
     FENCE_LUA
+    + STAGED_STATE_LUA
     + """
-redis.call('SET', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[4])
 """
     + CHECKPOINT_DIGEST_LUA
@@ -1015,31 +1019,36 @@ class _Session(SymbolSession[ForecastStats]):
         """The fenced call of the state, the summary and the acks as they are now."""
         blob = self.snapshot()
         summary = json.dumps(self.evaluator.summary(), allow_nan=False, separators=(",", ":"))
-        payload = pack_command_bulks(
-            [
-                b"EVAL",
-                _CHECKPOINT_LUA,
-                b"5",
-                self.lease.key.encode(),
-                self.state.encode(),
-                self.eval.encode(),
-                self.features.encode(),
-                self.digest_key.encode(),
-                self.fc.owner.encode(),
-                self.cfg.group.encode(),
-                blob,
-                summary.encode(),
-                *digest_args(self.digest),
-            ],
-            self.acks,
+        stage = staged_key(self.state)
+        payload = pack_staged(
+            stage,
+            blob,
+            pack_command_bulks(
+                [
+                    b"EVAL",
+                    _CHECKPOINT_LUA,
+                    b"6",
+                    self.lease.key.encode(),
+                    self.state.encode(),
+                    self.eval.encode(),
+                    self.features.encode(),
+                    self.digest_key.encode(),
+                    stage.encode(),
+                    self.fc.owner.encode(),
+                    self.cfg.group.encode(),
+                    b"",  # ARGV[3], once the state: staged instead (pack_staged)
+                    summary.encode(),
+                    *digest_args(self.digest),
+                ],
+                self.acks,
+            ),
         )
         self.acks = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
 
         async def call() -> None:
-            (reply,) = await round_trip(self.client, payload, 1)
-            check_reply(reply)
+            check_staged(await round_trip(self.client, payload, 4))
 
         return call()
 
