@@ -40,6 +40,7 @@ from cif.features.entries import (
 from cif.features.event_log import capture_stream_entries, events_from_entries
 from cif.features.leases import Lease, lease_key, state_key
 from cif.features.processor import (
+    ACK_CHUNK,
     GROUP,
     FeatureProcessor,
     LeaseLost,
@@ -457,6 +458,38 @@ def test_the_staged_snapshot_moves_into_place_only_while_the_lease_is_held(
     assert redis_client.get(state_key("btcusdt")) == good
     assert redis_client.ttl(state_key("btcusdt")) == -1
     assert redis_client.get(staged_key(state_key("btcusdt"))) == b"zombie state"
+
+
+def test_entries_are_acked_in_chunks_once_a_checkpoint_covers_them(
+    redis_server: RedisServer, redis_client: redis.Redis, btc_entries: list[StreamEntry]
+) -> None:
+    """Processed entries stay pending until a checkpoint has landed; then each read carries
+    one fenced chunk of their acks (not the checkpoint, whose one big ack held Redis up);
+    a former owner's acks are refused."""
+    write_entries(redis_server.url, btc_entries[:1200])
+
+    async def go() -> list[int]:
+        proc, session = await _owned_session(_config(redis_server.url, read_count=2000))
+        seen: list[int] = []
+        bound, n = await session._read_new(wait=False)
+        assert n == 1200
+        await session._process(session._ready(bound))
+        seen.append(pending(redis_client, "btcusdt"))  # processed, not covered
+        await session._checkpoint()
+        seen.append(pending(redis_client, "btcusdt"))  # covered, not yet acked
+        for _ in range(2):
+            await session._read_new(wait=False)  # nothing new: one chunk of acks each
+            seen.append(pending(redis_client, "btcusdt"))
+        await proc.client.set(lease_key("btcusdt"), "someone-else")
+        with pytest.raises(LeaseLost):
+            await session.flush_acks()
+        seen.append(pending(redis_client, "btcusdt"))
+        await proc.client.aclose()
+        return seen
+
+    left = 1200 - 2 * ACK_CHUNK
+    assert left > 0
+    assert asyncio.run(go()) == [1200, 1200, 1200 - ACK_CHUNK, left, left]
 
 
 def test_a_redis_outage_stops_the_symbol_not_the_process(
