@@ -126,16 +126,16 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
-def decode_features(fields: Mapping[Any, Any]) -> dict[str, float]:
-    """The feature values of an entry (``str`` or Redis ``bytes`` fields), in entry order:
-    feature name -> float, bit-exact. A field whose names and values differ in number is a
-    ``ValueError``."""
-    out: dict[str, float] = {}
+def feature_texts(fields: Mapping[Any, Any]) -> dict[str, Any]:
+    """The features of an entry (``str`` or Redis ``bytes`` fields), not yet parsed, in
+    entry order: feature name -> its value as stored (``bytes`` stay ``bytes``: ``float()``
+    takes them, and its error then shows the value as stored). A field whose names and
+    values differ in number is a ``ValueError``."""
+    out: dict[str, Any] = {}
     for key, value in fields.items():
         if key in _ROW_FIELD_SET:
             continue
         names = _text(key).split(",")
-        # bytes stay bytes: float() takes them, and its error shows the value as stored
         values: list[Any] = (
             value.split(b",") if isinstance(value, bytes) else _text(value).split(",")
         )
@@ -144,9 +144,14 @@ def decode_features(fields: Mapping[Any, Any]) -> dict[str, float]:
                 f"feature field {_text(key)[:60]!r} names {len(names)} features "
                 f"but has {len(values)} values"
             )
-        for name, raw in zip(names, values, strict=True):
-            out[name] = float(raw)
+        out.update(zip(names, values, strict=True))
     return out
+
+
+def decode_features(fields: Mapping[Any, Any]) -> dict[str, float]:
+    """The feature values of an entry (:func:`feature_texts`), parsed: feature name ->
+    float, bit-exact."""
+    return {name: float(raw) for name, raw in feature_texts(fields).items()}
 
 
 def decode_feature_entry(fields: Mapping[Any, Any]) -> FeatureRow:

@@ -103,7 +103,7 @@ from cif.bus.link import check_block_ms, stream_entries
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
 from cif.bus.stream_writer import bulk, pack_command, pack_command_bulks, round_trip
 from cif.digest import ChainDigest
-from cif.features.entries import ROW_FIELDS
+from cif.features.entries import ROW_FIELDS, feature_texts
 from cif.features.leases import FENCE_LUA, Lease, lease_key
 from cif.forecast.evaluation import DEFAULT_WINDOW, Evaluator
 from cif.forecast.labels import LabelTracker
@@ -139,10 +139,6 @@ def forecaster_lease_key(symbol: str, namespace: str = "") -> str:
 
 #: Fields of a feature entry in the processor's layout: the header and the features' field.
 _ENTRY_FIELDS: Final = len(ROW_FIELDS) + 1
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
 @dataclass(frozen=True)
@@ -793,19 +789,8 @@ class _Session(SymbolSession[ForecastStats]):
                 raise KeyError(f"feature entry has no field {name.decode()!r}")
             header.append(int(raw))
         seq, ts, recv, _kind = header
-        texts: dict[str, Any] = {}
-        value_fields = [(k, v) for k, v in fields.items() if k not in self._header_set]
-        for key, value in value_fields:
-            names = _text(key).split(",")
-            parts: list[Any] = (
-                value.split(b",") if isinstance(value, bytes) else _text(value).split(",")
-            )
-            if len(names) != len(parts):
-                raise ValueError(
-                    f"feature field {_text(key)[:60]!r} names {len(names)} features "
-                    f"but has {len(parts)} values"
-                )
-            texts.update(zip(names, parts, strict=True))
+        texts = feature_texts(fields)
+        value_keys = [k for k in fields if k not in self._header_set]
         values: dict[str, float] = {}
         missing = None
         for used in self._used_names:
@@ -816,8 +801,8 @@ class _Session(SymbolSession[ForecastStats]):
                 values[used] = float(raw)
         if missing is not None:
             return seq, ts, recv, [], math.nan, missing
-        if len(value_fields) == 1 and isinstance(value_fields[0][0], bytes):
-            self._learn_layout(value_fields[0][0])
+        if len(value_keys) == 1 and isinstance(value_keys[0], bytes):
+            self._learn_layout(value_keys[0])
         return seq, ts, recv, [values[f] for f in self.model.features], values["mid"], None
 
     def _learn_layout(self, key: bytes) -> None:
