@@ -713,7 +713,7 @@ def test_decode_feed_and_publish_match_the_previous_code(model_fn: Any) -> None:
     assert vars(b.stats) == vars(a.stats)
     assert b.stats.queue_rebuilds == 0
     assert b.evaluator.scored > 100
-    assert b._layout_key is not None  # the fast path learnt the joined layout
+    assert b._layout[0] is not None  # the fast path learnt the joined layout
     reasons = {r[0] for r in skipped_a}
     assert reasons == {
         "undecodable",

@@ -182,23 +182,35 @@ class Fence:
         (reply,) = await self.link.round_trip(self.pack_eval(script, keys, *args), 1)
         return check_reply(reply)
 
+    def pack_eval_bulks(
+        self,
+        script: str | bytes,
+        keys: Sequence[str],
+        args: Sequence[bytes | str | int],
+        bulks: Sequence[bytes],
+    ) -> bytes:
+        """:meth:`pack_eval` with trailing arguments already packed as RESP bulk strings
+        (:func:`~cif.bus.stream_writer.bulk`): acks are bulked one by one as they are read
+        rather than all at once while the event loop waits."""
+        head: list[bytes | str | int] = [b"EVAL", script, 1 + len(keys), self.lease_key]
+        head += [*keys, self.owner, *args]
+        return pack_command_bulks(head, bulks)
+
     async def eval_with_bulks(
         self,
-        script: str,
+        script: str | bytes,
         keys: Sequence[str],
         args: Sequence[bytes | str | int],
         bulks: Sequence[bytes],
     ) -> Any:
-        """:meth:`eval` with trailing arguments already packed as RESP bulk strings
-        (:func:`~cif.bus.stream_writer.bulk`), sent pre-packed in one round trip."""
-        head: list[bytes | str | int] = [b"EVAL", script, 1 + len(keys), self.lease_key]
-        head += [*keys, self.owner, *args]
-        (reply,) = await round_trip(self.client, pack_command_bulks(head, bulks), 1)
+        """:meth:`pack_eval_bulks`, sent in one round trip on the shared client."""
+        payload = self.pack_eval_bulks(script, keys, args, bulks)
+        (reply,) = await round_trip(self.client, payload, 1)
         return check_reply(reply)
 
     async def eval_staged(
         self,
-        script: str,
+        script: str | bytes,
         keys: Sequence[str],
         args: Sequence[bytes | str | int],
         bulks: Sequence[bytes],
@@ -208,10 +220,8 @@ class Fence:
         from its staging key (:func:`pack_staged`); the staging key is appended to
         ``keys`` (the script's last key) and computed from ``keys[0]``, the state key."""
         stage = staged_key(keys[0])
-        head: list[bytes | str | int] = [b"EVAL", script, 2 + len(keys), self.lease_key]
-        head += [*keys, stage, self.owner, *args]
-        payload = pack_staged(stage, state, pack_command_bulks(head, bulks))
-        return check_staged(await round_trip(self.client, payload, 4))
+        call = self.pack_eval_bulks(script, [*keys, stage], args, bulks)
+        return check_staged(await round_trip(self.client, pack_staged(stage, state, call), 4))
 
     async def claim(self, key: str, group: str, consumer: str, count: int) -> tuple[int, int]:
         """Take over every pending entry of ``group`` on ``key`` (min-idle 0: we hold the

@@ -39,7 +39,8 @@ from cif.bus.stream_writer import FieldValue, StreamEntry
 #: Fields every feature entry starts with, before the feature values.
 ROW_FIELDS = ("seq", "ts", "recv_ts_ns", "kind")
 
-_ROW_FIELD_SET = frozenset(ROW_FIELDS) | frozenset(f.encode() for f in ROW_FIELDS)
+#: The header fields' names as ``str`` and as Redis ``bytes``: every other field holds features.
+ROW_FIELD_KEYS = frozenset(ROW_FIELDS) | frozenset(f.encode() for f in ROW_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ def feature_texts(fields: Mapping[Any, Any]) -> dict[str, Any]:
     values differ in number is a ``ValueError``."""
     out: dict[str, Any] = {}
     for key, value in fields.items():
-        if key in _ROW_FIELD_SET:
+        if key in ROW_FIELD_KEYS:
             continue
         names = _text(key).split(",")
         values: list[Any] = (

@@ -86,7 +86,7 @@ from cif.bus.fenced import (
 from cif.bus.keys import book_key, digest_key, features_key, trades_key
 from cif.bus.link import check_block_ms, stream_entries
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
-from cif.bus.stream_writer import bulk, pack_command, pack_command_bulks
+from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
 from cif.features.entries import packed_rows
 from cif.features.event_log import EventColumns, decode_entries
@@ -249,20 +249,18 @@ class ConfigMismatch(RuntimeError):
 
 # -- scripts -----------------------------------------------------------------------------------
 
-# KEYS: lease, checkpoint, trades stream, book stream, digest hash, the staged snapshot.
-# ARGV: owner, group, '' (unused), number of trade ids, digest state ('' = none), digest
-# count, digest hex, first seq, last seq, trade ids..., book ids...
-# The output digest (cif.digest) is stored by the same call as the engine snapshot,
-# so after a crash both resume from the same row and no re-processed row counts twice.
+# KEYS: lease, checkpoint, trades stream, book stream (unused: the layout of
+# CHECKPOINT_DIGEST_LUA, whose digest hash is KEYS[5]), digest hash, the staged snapshot.
+# ARGV: owner, group, '', '' (unused, the same layout), digest state ('' = none), digest count,
+# digest hex, first seq, last seq. The output digest (cif.digest) is stored by the same
+# call as the engine snapshot, so after a crash both resume from the same row and no
+# re-processed row counts twice. The inputs are acked afterwards (_Session._ack_chunk).
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + STAGED_STATE_LUA
     + CHECKPOINT_DIGEST_LUA
     + """
-local n_trades = tonumber(ARGV[4])
-ack(KEYS[3], 10, 9 + n_trades)
-ack(KEYS[4], 10 + n_trades, #ARGV)
-return acked
+return 0
 """
 )
 
@@ -462,9 +460,12 @@ class _Session(SymbolSession[SymbolStats]):
             return b""
         n_trades = min(len(trades), ACK_CHUNK)
         n_book = min(len(book), ACK_CHUNK - n_trades)
-        head: list[bytes | str | int] = [b"EVAL", _ACK_LUA, 3, self.fence.lease_key]
-        head += [self.trades, self.book, self.fence.owner, self.cfg.group, n_trades]
-        call = pack_command_bulks(head, [*trades[:n_trades], *book[:n_book]])
+        call = self.fence.pack_eval_bulks(
+            _ACK_LUA,
+            [self.trades, self.book],
+            [self.cfg.group, n_trades],
+            [*trades[:n_trades], *book[:n_book]],
+        )
         del trades[:n_trades]
         del book[:n_book]
         return call
@@ -652,10 +653,8 @@ class _Session(SymbolSession[SymbolStats]):
         assert self.engine is not None
         snapshot = self.engine.snapshot()
         self.snapshot_bytes = len(snapshot)
-        # ARGV[3], once the state, stays empty: the state is staged (Fence.eval_staged).
-        # No acks either (ARGV[4] = 0): what it covers is acked once it landed (_ack_chunk).
-        args: list[bytes | str | int] = [self.cfg.group, b"", 0]
-        args += digest_args(self.digest)
+        # The state is staged (Fence.eval_staged); what it covers is acked once it landed.
+        args: list[bytes | str | int] = [self.cfg.group, b"", b"", *digest_args(self.digest)]
         keys = [self.state, self.trades, self.book, self.digest_key]
         covered = (self.ack_trades, self.ack_book)
 

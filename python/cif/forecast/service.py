@@ -93,17 +93,14 @@ from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
     LeaseLost,
-    check_staged,
     digest_args,
-    pack_staged,
-    staged_key,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
 from cif.bus.link import check_block_ms, stream_entries
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
-from cif.bus.stream_writer import bulk, pack_command, pack_command_bulks, round_trip
+from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
-from cif.features.entries import ROW_FIELDS, feature_texts
+from cif.features.entries import ROW_FIELD_KEYS, ROW_FIELDS, feature_texts
 from cif.features.leases import FENCE_LUA, Lease, lease_key
 from cif.forecast.evaluation import DEFAULT_WINDOW, Evaluator
 from cif.forecast.labels import LabelTracker
@@ -500,12 +497,10 @@ class _Session(SymbolSession[ForecastStats]):
         # names joined by ",") is learnt from the first entry that has it, and the fast path
         # reads the values by position while entries keep that layout.
         self._header_fields = tuple(f.encode() for f in ROW_FIELDS)
-        self._header_set = frozenset(self._header_fields) | frozenset(ROW_FIELDS)
         self._used_names = tuple(dict.fromkeys([*model.features, "mid"]))
-        self._layout_key: bytes | None = None
-        self._layout_n = 0
-        self._layout_idx: list[int] = []
-        self._layout_mid = 0
+        #: the learnt layout: (features field name, its number of values, the positions
+        #: of the model's features in it, the position of the mid)
+        self._layout: tuple[bytes | None, int, list[int], int] = (None, 0, [], 0)
         self.publisher = self.fence.publisher(self.forecasts, cfg.maxlen)
 
     def _fresh_evaluator(self) -> Evaluator:
@@ -709,12 +704,7 @@ class _Session(SymbolSession[ForecastStats]):
         stats = self.stats
         acks = self.acks
         k_seq, k_ts, k_recv, k_kind = self._header_fields
-        layout, n_values, idx, i_mid = (
-            self._layout_key,
-            self._layout_n,
-            self._layout_idx,
-            self._layout_mid,
-        )
+        layout, n_values, idx, i_mid = self._layout
         last_seq = self.last_seq
         last_ts = self.evaluator.last_ts
         out = _Batch()
@@ -741,12 +731,7 @@ class _Session(SymbolSession[ForecastStats]):
                 except (KeyError, ValueError, TypeError) as exc:
                     self._bad("undecodable", entry_id, fields, repr(exc))
                     continue
-                layout, n_values, idx, i_mid = (
-                    self._layout_key,
-                    self._layout_n,
-                    self._layout_idx,
-                    self._layout_mid,
-                )
+                layout, n_values, idx, i_mid = self._layout
             if last_seq is not None and seq <= last_seq:
                 self.seen(entry_id, seq, last_seq)
                 continue
@@ -790,7 +775,7 @@ class _Session(SymbolSession[ForecastStats]):
             header.append(int(raw))
         seq, ts, recv, _kind = header
         texts = feature_texts(fields)
-        value_keys = [k for k in fields if k not in self._header_set]
+        value_keys = [k for k in fields if k not in ROW_FIELD_KEYS]
         values: dict[str, float] = {}
         missing = None
         for used in self._used_names:
@@ -808,11 +793,14 @@ class _Session(SymbolSession[ForecastStats]):
     def _learn_layout(self, key: bytes) -> None:
         """Read the values by position from now on, for entries whose features field is
         ``key`` (its names hold every used feature: checked by the caller)."""
-        position = {name: i for i, name in enumerate(key.decode().split(","))}
-        self._layout_key = key
-        self._layout_n = len(position)
-        self._layout_idx = [position[f] for f in self.model.features]
-        self._layout_mid = position["mid"]
+        names = key.decode().split(",")
+        position = {name: i for i, name in enumerate(names)}
+        self._layout = (
+            key,
+            len(names),
+            [position[f] for f in self.model.features],
+            position["mid"],
+        )
 
     def _predict(
         self, xs: list[list[float]], ids: list[bytes]
@@ -1004,36 +992,16 @@ class _Session(SymbolSession[ForecastStats]):
         """The fenced call of the state, the summary and the acks as they are now."""
         blob = self.snapshot()
         summary = json.dumps(self.evaluator.summary(), allow_nan=False, separators=(",", ":"))
-        stage = staged_key(self.state)
-        payload = pack_staged(
-            stage,
-            blob,
-            pack_command_bulks(
-                [
-                    b"EVAL",
-                    _CHECKPOINT_LUA,
-                    b"6",
-                    self.lease.key.encode(),
-                    self.state.encode(),
-                    self.eval.encode(),
-                    self.features.encode(),
-                    self.digest_key.encode(),
-                    stage.encode(),
-                    self.fc.owner.encode(),
-                    self.cfg.group.encode(),
-                    b"",  # ARGV[3], once the state: staged instead (pack_staged)
-                    summary.encode(),
-                    *digest_args(self.digest),
-                ],
-                self.acks,
-            ),
-        )
+        keys = [self.state, self.eval, self.features, self.digest_key]
+        # ARGV[3], once the state, stays empty: the state is staged (Fence.eval_staged)
+        args: list[bytes | str | int] = [self.cfg.group, b"", summary, *digest_args(self.digest)]
+        acks = self.acks
         self.acks = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
 
         async def call() -> None:
-            check_staged(await round_trip(self.client, payload, 4))
+            await self.fence.eval_staged(_CHECKPOINT_LUA, keys, args, acks, blob)
 
         return call()
 
