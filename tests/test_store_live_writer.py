@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import duckdb
 import pytest
 
 import cif._core as core
+from cif.ingest.book_events import BookEvent
 from cif.ingest.capture import iter_capture
 from cif.ingest.offline import feed_capture
 from cif.store.importer import import_file
 from cif.store.live_writer import LiveWriter
 from cif.store.schema import TABLES
 from event_builders import diff, snapshot, ticker, trade
+from reference import live_columns_ref as columns_ref
 
 #: Generous bound on waits for the writer's own progress; never reached when it works.
 GUARD_S = 10.0
@@ -305,3 +308,63 @@ def test_a_writer_that_is_not_open_refuses_work(duckdb_path: Path) -> None:
         asyncio.run(w.flush())
     with pytest.raises(ValueError, match="must be > 0"):
         LiveWriter(duckdb_path, max_pending_rows=0)
+
+
+class _Queue:
+    """A sink that keeps the live writer's queue entries, to build columns from them."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[object, int, bool, int]] = []
+
+    def add_trade(self, trade: core.Trade, seq: int, backfilled: bool) -> None:
+        self.entries.append((trade, seq, backfilled, 1))
+
+    def add_book_ticker(self, ticker: core.BookTicker, seq: int) -> None:
+        self.entries.append((ticker, seq, False, 1))
+
+    def add_depth_update(self, update: core.DepthUpdate, seq: int) -> None:
+        self.entries.append((update, seq, False, 1 + len(update.bids) + len(update.asks)))
+
+    def add_depth_snapshot(self, snapshot: core.DepthSnapshot, seq: int) -> None:
+        self.entries.append((snapshot, seq, False, 1 + len(snapshot.bids) + len(snapshot.asks)))
+
+    def add_book_event(self, event: BookEvent) -> None:
+        self.entries.append((event, event.seq, False, 1))
+
+
+def test_rust_columns_equal_the_python_reference_on_the_real_capture(btc_capture: Path) -> None:
+    q = _Queue()
+    feed_capture(btc_capture, "btcusdt", q, None)
+    q.add_trade(trade(3, sym="ETHUSDT", maker=False), 99_999, True)  # a second symbol
+    kinds = {type(e[0]).__name__ for e in q.entries}
+    assert kinds == {"Trade", "BookTicker", "DepthUpdate", "DepthSnapshot", "BookEvent"}
+
+    got = core.live_store_columns(q.entries)
+    want = columns_ref.columns(q.entries)
+
+    assert list(got) == list(want) == list(TABLES)
+    for table, cols in want.items():
+        assert list(got[table]) == list(cols), table
+        for name, ref in cols.items():
+            col = got[table][name]
+            assert (table, name, col.dtype) == (table, name, ref.dtype)
+            assert col.tolist() == ref.tolist(), (table, name)
+    assert len(got["depth_levels"]["pos"]) > 1000
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([("not an event", 1, False, 1)], "cannot store a str"),
+        ([(trade(1), 1, False)], "expected (event, seq, backfilled, rows)"),
+        ([[trade(1), 1, False, 1]], "expected (event, seq, backfilled, rows)"),
+        ([((1, 2, 3), 1, False, 1)], "a book event has 15 fields"),
+        ([(trade(1), "x", False, 1)], "int"),
+    ],
+)
+def test_entries_of_another_shape_are_refused_with_a_message(
+    entries: list[object], message: str
+) -> None:
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        core.live_store_columns(entries)
+    assert core.live_store_columns([])["trades"]["seq"].tolist() == []

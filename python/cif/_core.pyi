@@ -36,6 +36,7 @@ __all__ = [
     "decode_event_entries",
     "feature_digest_rows",
     "feature_names",
+    "live_store_columns",
     "pack_book_entry",
     "pack_feature_rows",
     "pack_trade_entry",
@@ -522,6 +523,19 @@ def pack_book_entry(
     """The ``book:{symbol}`` entry of a book event, pre-packed like :func:`pack_trade_entry`:
     ``<seq>-0``, ``12``, then the fields in this order (``bids`` / ``asks``: the depth
     sides' JSON text, stored as given)."""
+
+# -- DuckDB history rows ---------------------------------------------------------------------
+
+def live_store_columns(entries: Iterable[Any]) -> dict[str, dict[str, NDArray[Any]]]:
+    """The live writer's queued entries as one dict of NumPy columns per DuckDB table.
+
+    ``entries`` iterates ``(event, seq, backfilled, rows)`` tuples, ``event`` being a
+    :class:`Trade`, :class:`BookTicker`, :class:`DepthUpdate`, :class:`DepthSnapshot` or a
+    book event tuple (``cif.ingest.book_events.BookEvent``, whose own ``seq`` is used).
+    Returns ``{table: {column: array}}`` for ``trades``, ``book_tickers``,
+    ``depth_updates``, ``depth_snapshots``, ``depth_levels`` and ``book_events``, every
+    table present (empty arrays when it has no rows), columns in the table's order; texts
+    are object arrays of ``str``. Raises ``TypeError`` on an entry of another shape."""
 
 # -- feature processor stream entries ----------------------------------------------------------
 

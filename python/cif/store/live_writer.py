@@ -24,16 +24,15 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
 import duckdb
-import numpy as np
 
-from cif._core import BookTicker, DepthSnapshot, DepthUpdate, Trade
+from cif._core import BookTicker, DepthSnapshot, DepthUpdate, Trade, live_store_columns
 from cif.ingest.book_events import BookEvent
 from cif.store import segments
 from cif.store.schema import TABLES, ensure_schema, max_seq_by_symbol
@@ -73,161 +72,6 @@ class LiveWriterStats:
 
 def _rows_of(entries: Iterable[_Entry]) -> int:
     return sum(e[3] for e in entries)
-
-
-# Column name -> NumPy dtype per table, in the order of the row tuples ``_columns`` builds.
-_TRADE_COLS = {
-    "symbol": "O",
-    "trade_id": "i8",
-    "ts": "i8",
-    "event_ts": "i8",
-    "recv_ts_ns": "i8",
-    "price": "f8",
-    "qty": "f8",
-    "side": "O",
-    "backfilled": "?",
-    "seq": "i8",
-}
-_TICKER_COLS = {
-    "symbol": "O",
-    "update_id": "i8",
-    "event_ts": "i8",
-    "recv_ts_ns": "i8",
-    "bid_price": "f8",
-    "bid_qty": "f8",
-    "ask_price": "f8",
-    "ask_qty": "f8",
-    "seq": "i8",
-}
-_UPDATE_COLS = {
-    "symbol": "O",
-    "first_update_id": "i8",
-    "final_update_id": "i8",
-    "event_ts": "i8",
-    "recv_ts_ns": "i8",
-    "seq": "i8",
-}
-_SNAPSHOT_COLS = {"symbol": "O", "last_update_id": "i8", "recv_ts_ns": "i8", "seq": "i8"}
-_LEVEL_COLS = {
-    "symbol": "O",
-    "source": "O",
-    "update_id": "i8",
-    "pos": "i4",
-    "side": "O",
-    "price": "f8",
-    "qty": "f8",
-    "seq": "i8",
-}
-
-_BOOK_EVENT_COLS = {
-    "symbol": "O",
-    "seq": "i8",
-    "update_id": "i8",
-    "event_ts": "i8",
-    "recv_ts_ns": "i8",
-    "source": "O",
-    "bid_price": "f8",
-    "bid_qty": "f8",
-    "ask_price": "f8",
-    "ask_qty": "f8",
-    "book_update_id": "i8",
-    "bids": "O",
-    "asks": "O",
-}
-
-_Row: TypeAlias = tuple[object, ...]
-
-
-def _level_rows(
-    ev: DepthUpdate | DepthSnapshot, source: str, update_id: int, seq: int
-) -> list[_Row]:
-    # The batch parser's layout (what imports store): bids then asks, pos counting across both.
-    bids, asks = ev.bids, ev.asks
-    sym = ev.symbol
-    rows: list[_Row] = [
-        (sym, source, update_id, pos, "bid", price, qty, seq)
-        for pos, (price, qty) in enumerate(bids)
-    ]
-    rows.extend(
-        (sym, source, update_id, pos, "ask", price, qty, seq)
-        for pos, (price, qty) in enumerate(asks, start=len(bids))
-    )
-    return rows
-
-
-def _build(rows: list[_Row], dtypes: dict[str, str]) -> Columns:
-    cols: list[tuple[object, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in dtypes]
-    return {
-        name: np.array(col, dtype=dtype)
-        for (name, dtype), col in zip(dtypes.items(), cols, strict=True)
-    }
-
-
-def _columns(entries: Iterable[_Entry]) -> dict[str, Columns]:
-    """Turn queued events into one dict of NumPy columns per table (in the DuckDB thread)."""
-    tr: list[_Row] = []
-    bt: list[_Row] = []
-    du: list[_Row] = []
-    ds: list[_Row] = []
-    lv: list[_Row] = []
-    be: list[_Row] = []
-    for ev, seq, backfilled, _ in entries:
-        if isinstance(ev, BookEvent):
-            be.append((ev.symbol.upper(), *ev.record()))
-        elif isinstance(ev, Trade):
-            tr.append(
-                (
-                    ev.symbol,
-                    ev.trade_id,
-                    ev.trade_time_ms,
-                    ev.event_time_ms,
-                    ev.recv_time_ns,
-                    ev.price,
-                    ev.qty,
-                    ev.side,
-                    backfilled,
-                    seq,
-                )
-            )
-        elif isinstance(ev, BookTicker):
-            event_ts = ev.event_time_ms
-            bt.append(
-                (
-                    ev.symbol,
-                    ev.update_id,
-                    # -1 is stored as NULL (writer.NULL_IF_NEGATIVE), like imports.
-                    -1 if event_ts is None else event_ts,
-                    ev.recv_time_ns,
-                    ev.bid_price,
-                    ev.bid_qty,
-                    ev.ask_price,
-                    ev.ask_qty,
-                    seq,
-                )
-            )
-        elif isinstance(ev, DepthUpdate):
-            du.append(
-                (
-                    ev.symbol,
-                    ev.first_update_id,
-                    ev.final_update_id,
-                    ev.event_time_ms,
-                    ev.recv_time_ns,
-                    seq,
-                )
-            )
-            lv.extend(_level_rows(ev, "diff", ev.final_update_id, seq))
-        else:
-            ds.append((ev.symbol, ev.last_update_id, ev.recv_time_ns, seq))
-            lv.extend(_level_rows(ev, "snapshot", ev.last_update_id, seq))
-    return {
-        "trades": _build(tr, _TRADE_COLS),
-        "book_tickers": _build(bt, _TICKER_COLS),
-        "depth_updates": _build(du, _UPDATE_COLS),
-        "depth_snapshots": _build(ds, _SNAPSHOT_COLS),
-        "depth_levels": _build(lv, _LEVEL_COLS),
-        "book_events": _build(be, _BOOK_EVENT_COLS),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,19 +294,35 @@ class LiveWriter:
     def _write(self, entries: Iterable[_Entry]) -> _FlushOutcome:
         """One transaction with every table's rows (DuckDB thread)."""
         start = time.perf_counter()
-        tables = _columns(entries)
+        # Rust builds the columns: in Python this per-row work held the GIL for 7-20 ms per
+        # flush, twice a second, and the event loop waited for it.
+        tables = live_store_columns(entries)
         con = self._db()
+        try:
+            offered, inserted = self._insert(con, tables, ignore_duplicates=False)
+        except duckdb.ConstraintException:
+            # Some rows are already stored: a flush cancelled after its commit and requeued,
+            # or a restart over rows the gateway had not counted. Insert the rest.
+            offered, inserted = self._insert(con, tables, ignore_duplicates=True)
+        return _FlushOutcome(offered, inserted, time.perf_counter() - start)
+
+    @staticmethod
+    def _insert(
+        con: duckdb.DuckDBPyConnection, tables: Mapping[str, Columns], *, ignore_duplicates: bool
+    ) -> tuple[dict[str, int], dict[str, int]]:
         offered: dict[str, int] = {}
         inserted: dict[str, int] = {}
         con.execute("BEGIN TRANSACTION")
         try:
             for name, cols in tables.items():
-                offered[name], inserted[name] = insert_columns(con, name, cols)
+                offered[name], inserted[name] = insert_columns(
+                    con, name, cols, ignore_duplicates=ignore_duplicates
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return _FlushOutcome(offered, inserted, time.perf_counter() - start)
+        return offered, inserted
 
     def _account(self, outcome: _FlushOutcome) -> int:
         total = sum(outcome.inserted.values())

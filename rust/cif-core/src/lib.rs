@@ -11,6 +11,7 @@
 //! - [`forecast`]: scoring feature vectors into class probabilities (logistic, heuristic).
 //! - [`codec`]: the feature processor's stream entries as Python writes and reads them
 //!   (`repr` of feature rows out, trade / book entries in).
+//! - [`store`]: the live writer's DuckDB rows, column by column.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,3 +21,4 @@ pub mod codec;
 pub mod features;
 pub mod forecast;
 pub mod ingest;
+pub mod store;

@@ -10,6 +10,7 @@ mod codec;
 mod features;
 mod forecast;
 mod ingest;
+mod store;
 
 /// The Rust core of cif: Binance message parsing and normalization, the local order book.
 #[pymodule]
@@ -20,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ingest::register(m)?;
     book::register(m)?;
     codec::register(m)?;
+    store::register(m)?;
     Ok(())
 }
