@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import threading
 from pathlib import Path
 
 import duckdb
@@ -368,3 +370,22 @@ def test_entries_of_another_shape_are_refused_with_a_message(
     with pytest.raises((TypeError, ValueError), match=re.escape(message)):
         core.live_store_columns(entries)
     assert core.live_store_columns([])["trades"]["seq"].tolist() == []
+
+
+def test_the_duckdb_thread_runs_at_a_lower_priority(duckdb_path: Path, tmp_path: Path) -> None:
+    """Its flushes are never urgent: the event loop, Redis and the feed go first."""
+
+    def nice(w: LiveWriter) -> int:
+        return w._call(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for niceness, path in ((19, duckdb_path), (0, tmp_path / "other.duckdb")):
+        w = LiveWriter(path, niceness=niceness)
+        w.open()
+        try:
+            assert nice(w) == min(19, own + niceness)
+        finally:
+            w.close()
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+    with pytest.raises(ValueError, match=re.escape("niceness must be in 0..19")):
+        LiveWriter(duckdb_path, niceness=20)

@@ -22,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -93,16 +96,25 @@ class LiveWriter:
         seal_interval_s: float = 60.0,
         max_pending_rows: int = 2_000_000,
         threads: int = 1,
+        niceness: int = 19,
     ) -> None:
         if flush_interval_s <= 0 or seal_interval_s <= 0 or max_pending_rows <= 0:
             raise ValueError("flush_interval_s, seal_interval_s and max_pending_rows must be > 0")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
+        if not 0 <= niceness <= 19:
+            raise ValueError(f"niceness must be in 0..19, got {niceness}")
         self.db_path = Path(db_path)
         #: DuckDB worker threads. One by default: the writer shares the machine with the
         #: event loop and Redis, and a seal with a thread per core took every core for
         #: seconds (measured: a 2.2 s seal on 2 cores held forecasts back by 1.5 s).
         self.threads = threads
+        #: Added to the DuckDB thread's nice value (Linux; the thread only). Its flushes are
+        #: bursts of CPU that are never urgent, on a machine whose event loop, Redis and
+        #: feed are: at the lowest priority it runs in their idle time. DuckDB releases the
+        #: GIL while it works, so the loop does not wait behind it (measured at 5,000
+        #: ticks/s: p99 19.8 -> 16.3, 21.7 -> 20.0, 26.1 -> 24.1 ms in three pairs).
+        self.niceness = niceness
         self.history_dir = None if history_dir is None else Path(history_dir)
         self.flush_interval_s = flush_interval_s
         self.seal_interval_s = seal_interval_s
@@ -135,7 +147,9 @@ class LiveWriter:
         """Connect, create the schema and finish an interrupted seal; idempotent."""
         if self._executor is not None:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cif-duckdb")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="cif-duckdb", initializer=self._lower_priority
+        )
         try:
             self._call(self._open_db)
         except BaseException:
@@ -148,6 +162,20 @@ class LiveWriter:
             self.history_dir or "off",
             self.last_trade_ids() or "{} (empty)",
         )
+
+    def _lower_priority(self) -> None:
+        """Raise this (DuckDB) thread's nice value by ``niceness``; a failure is logged."""
+        # setpriority(PRIO_PROCESS, tid) is per thread on Linux only; elsewhere a thread id
+        # would name a process.
+        if self.niceness == 0 or not sys.platform.startswith("linux"):
+            return
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(
+                os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.niceness
+            )
+        except OSError as exc:
+            log.warning("could not lower the DuckDB thread's priority: %s", exc)
 
     def _open_db(self) -> None:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
