@@ -218,9 +218,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     feat.add_argument(
         "--checkpoint-mb-per-s",
         type=positive,
-        default=float(env("CHECKPOINT_MB_PER_S", "1")),
+        default=float(env("CHECKPOINT_MB_PER_S", "0.25")),
         help="checkpoint megabytes per second and symbol at most: a larger engine state "
-        "(long windows at high rates) is checkpointed less often (default 1)",
+        "(long windows at high rates) is checkpointed less often (default 0.25)",
     )
     feat.add_argument(
         "--lease-ttl",
