@@ -675,3 +675,38 @@ def test_state_blob_is_a_plain_pickle_of_known_classes(
     idx = np.frombuffer(state["rows"][0], dtype="<i8")
     assert len(idx) > 0
     assert idx[-1] == state["evaluator"].rows - 1 == 499
+
+
+def test_a_large_state_is_checkpointed_less_often(
+    redis_server: RedisServer, btc_features: Table
+) -> None:
+    """The checkpoint (and the summary with it) goes out every ``eval_interval_s`` until the
+    state is larger than ``checkpoint_bytes_per_s`` allows; the entry bound still holds."""
+    entries = feature_entries(select(btc_features, slice(0, 300)))
+
+    async def go() -> None:
+        fc = Forecaster(_config(redis_server.url, checkpoint_bytes_per_s=1000.0))
+        lease = Lease(fc.client, forecaster_lease_key(SYMBOL), fc.owner, 5.0)
+        assert await lease.acquire()
+        session = _Session(fc, SYMBOL, lease)
+        assert session.checkpoint_interval() == 0.2  # nothing written yet
+        raw = [
+            (e.entry_id.encode(), {k.encode(): encode_value(v) for k, v in e.fields.items()})
+            for e in entries
+        ]
+        await session._process(raw)
+        await session._checkpoint()
+        size = len(await fc.client.get(state_key(SYMBOL)))  # type: ignore[arg-type]
+        assert size == session.state_bytes > 1000
+        assert session.checkpoint_interval() == pytest.approx(size / 1000.0)
+        session.dirty = True
+        t0 = session.last_checkpoint
+        assert not session._checkpoint_due(t0 + 1.0)  # past eval_interval_s
+        assert session._checkpoint_due(t0 + size / 1000.0 + 0.01)
+        session.acks = [b"x"] * fc.config.checkpoint_entries  # the entry bound still holds
+        assert session._checkpoint_due(t0)
+        await fc.client.aclose()
+
+    asyncio.run(go())
+    with pytest.raises(ValueError, match="checkpoint_bytes_per_s must be > 0"):
+        _config(redis_server.url, checkpoint_bytes_per_s=0.0).validate()

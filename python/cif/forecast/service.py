@@ -4,7 +4,8 @@ Per symbol it owns, one asyncio task reads the feature rows through the consumer
 ``cif-forecasts``, scores each batch with the model (one Rust call per batch), publishes one
 forecast per row to ``forecasts:{sym}`` (entry ID ``<feature seq>-0``, fields as in
 ``/work/spec/forecasts.md``) and feeds every row to the live :class:`Evaluator`, whose
-summary it publishes as JSON to ``eval:{sym}`` every ``eval_interval_s``.
+summary it publishes as JSON to ``eval:{sym}`` with each checkpoint: every
+``eval_interval_s``, or less often for a state larger than ``checkpoint_bytes_per_s`` allows.
 
 Latency
     The goal is tick -> forecast on the WebSocket within 10 ms (p99) at 5k ticks/s, so
@@ -160,6 +161,11 @@ class ForecasterConfig:
     maxlen: int = 1_000_000
     #: ... or checkpoint as soon as this many entries wait to be acked
     checkpoint_entries: int = 100_000
+    #: checkpoint bytes written per second and symbol at most: a state larger than this
+    #: many bytes per ``eval_interval_s`` is checkpointed (and its summary published) less
+    #: often. The evaluator's windows make a state of ~0.7 MB: every second it was an
+    #: eighth of Redis's append-only file, whose writes stall the server.
+    checkpoint_bytes_per_s: float = 250_000.0
     stats_interval_s: float = 10.0
     retry_cap_s: float = 5.0
 
@@ -167,7 +173,13 @@ class ForecasterConfig:
         """``ValueError`` naming the first inconsistent setting."""
         if not [s for s in self.symbols if s.strip()]:
             raise ValueError("no symbols to forecast")
-        for name in ("eval_interval_s", "lease_ttl_s", "stats_interval_s", "retry_cap_s"):
+        for name in (
+            "eval_interval_s",
+            "checkpoint_bytes_per_s",
+            "lease_ttl_s",
+            "stats_interval_s",
+            "retry_cap_s",
+        ):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be > 0, got {value}")
@@ -451,6 +463,8 @@ class _Session(SymbolSession[ForecastStats]):
         self.acks: list[bytes] = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
+        #: size of the last checkpoint's state (paces the next one)
+        self.state_bytes = 0
         # The forecast entry (spec field order) as one text template: the fixed fields are
         # baked in as RESP bulk strings, every varying value is a "$<length>\r\n<text>\r\n"
         # slot (see _publish); published_ns is appended just before the round trip.
@@ -983,14 +997,20 @@ class _Session(SymbolSession[ForecastStats]):
 
     # -- checkpoint --------------------------------------------------------------------------
 
+    def checkpoint_interval(self) -> float:
+        """Seconds between checkpoints: ``eval_interval_s``, longer for a large state."""
+        cfg = self.cfg
+        return max(cfg.eval_interval_s, self.state_bytes / cfg.checkpoint_bytes_per_s)
+
     def _checkpoint_due(self, now: float) -> bool:
         if len(self.acks) >= self.cfg.checkpoint_entries:
             return True
-        return self.dirty and now - self.last_checkpoint >= self.cfg.eval_interval_s
+        return self.dirty and now - self.last_checkpoint >= self.checkpoint_interval()
 
     def checkpoint_call(self) -> Coroutine[Any, Any, None]:
         """The fenced call of the state, the summary and the acks as they are now."""
         blob = self.snapshot()
+        self.state_bytes = len(blob)
         summary = json.dumps(self.evaluator.summary(), allow_nan=False, separators=(",", ":"))
         keys = [self.state, self.eval, self.features, self.digest_key]
         # ARGV[3], once the state, stays empty: the state is staged (Fence.eval_staged)

@@ -219,8 +219,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-mb-per-s",
         type=positive,
         default=float(env("CHECKPOINT_MB_PER_S", "0.25")),
-        help="checkpoint megabytes per second and symbol at most: a larger engine state "
-        "(long windows at high rates) is checkpointed less often (default 0.25)",
+        help="checkpoint megabytes per second and symbol at most, for the feature engine "
+        "and the forecaster each: a larger state (long windows at high rates) is "
+        "checkpointed less often (default 0.25)",
     )
     feat.add_argument(
         "--lease-ttl",
@@ -244,7 +245,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--eval-interval",
         type=positive,
         default=float(env("EVAL_INTERVAL_S", "1")),
-        help="seconds between evaluation summaries and forecaster checkpoints (default 1)",
+        help="seconds between evaluation summaries and forecaster checkpoints, longer for a "
+        "state above --checkpoint-mb-per-s (default 1)",
     )
     from cif.forecast.evaluation import DEFAULT_WINDOW  # light: no Redis or model stack
 
@@ -396,6 +398,7 @@ def build_forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
         lease_ttl_s=args.lease_ttl,
         consumer=consumer,
         eval_interval_s=args.eval_interval,
+        checkpoint_bytes_per_s=args.checkpoint_mb_per_s * 1e6,
         rolling_window=args.eval_window,
         stats_interval_s=args.stats_interval,
     )
