@@ -2,9 +2,11 @@
 
 The gateway hands over events already de-duplicated and numbered (per-symbol ``seq``).
 ``add_*`` only appends the event to an in-memory queue (cheap, on the event loop); ``flush``
-swaps the queue for a fresh one and, in a worker thread, turns it into NumPy columns and
-inserts every table with ``INSERT OR IGNORE`` in one transaction (as ``cif.store.writer``
-does for imports), so the loop keeps accepting events while DuckDB works.
+swaps the queue for a fresh one and, in a worker thread, turns it into NumPy columns (one
+Rust call, ``cif._core.live_store_columns``) and inserts every table in one transaction (as
+``cif.store.writer`` does for imports; a plain ``INSERT``, retried as ``INSERT OR IGNORE``
+when some rows are already stored), so the loop keeps accepting events while DuckDB works.
+The thread runs at a low OS priority (``niceness``): flushes are never urgent.
 
 One single-thread executor owns the DuckDB connection and runs all database work, so the
 connection is never used from two threads. A failed flush puts its rows back in front of
