@@ -10,19 +10,15 @@
 //! stores `event_ts` −1 (the writer turns it into NULL). Short texts (symbols, sides,
 //! sources) are codes into a per-column list of values, in first-seen order.
 
+use crate::codec::BookEntry;
+use crate::ingest::batch::Column;
 use crate::ingest::{BookTicker, DepthSnapshot, DepthUpdate, Level, Trade};
 
 /// One column of a table, ready to become a NumPy array.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableColumn {
-    /// 64-bit integers (ids, times, `seq`).
-    Int64(Vec<i64>),
-    /// 32-bit integers (level positions).
-    Int32(Vec<i32>),
-    /// Doubles (prices, quantities).
-    Float64(Vec<f64>),
-    /// Booleans.
-    Bool(Vec<bool>),
+    /// Numbers (ids, times, `seq`, level positions, prices, quantities, flags).
+    Num(Column),
     /// Texts as `codes` into `values` (each value once).
     Text {
         /// One code per row: an index into `values`.
@@ -36,10 +32,11 @@ impl TableColumn {
     /// Rows in the column.
     pub fn len(&self) -> usize {
         match self {
-            TableColumn::Int64(v) => v.len(),
-            TableColumn::Int32(v) => v.len(),
-            TableColumn::Float64(v) => v.len(),
-            TableColumn::Bool(v) => v.len(),
+            TableColumn::Num(Column::I64(v)) => v.len(),
+            TableColumn::Num(Column::I32(v)) => v.len(),
+            TableColumn::Num(Column::I8(v)) => v.len(),
+            TableColumn::Num(Column::F64(v)) => v.len(),
+            TableColumn::Num(Column::Bool(v)) => v.len(),
             TableColumn::Text { codes, .. } => codes.len(),
         }
     }
@@ -172,34 +169,6 @@ struct BookEventRows {
     book_update_id: Vec<i64>,
 }
 
-/// A derived book event's stored fields, without its two depth sides' JSON texts (the
-/// caller keeps those: they are already text, shared between events and sinks).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BookEventRow<'a> {
-    /// Symbol, any case (stored upper case).
-    pub symbol: &'a str,
-    /// Ingest sequence number of the event that caused it.
-    pub seq: i64,
-    /// Order-book update id of the report.
-    pub update_id: i64,
-    /// Event time (ms).
-    pub event_ts: i64,
-    /// Local receive time (ns).
-    pub recv_ts_ns: i64,
-    /// `"ticker"`, `"depth"` or `"snapshot"`.
-    pub source: &'a str,
-    /// Best bid price.
-    pub bid_price: f64,
-    /// Best bid quantity.
-    pub bid_qty: f64,
-    /// Best ask price.
-    pub ask_price: f64,
-    /// Best ask quantity.
-    pub ask_qty: f64,
-    /// Update id the attached depth is at.
-    pub book_update_id: i64,
-}
-
 /// The rows of one flush, per table.
 #[derive(Debug, Default, Clone)]
 pub struct LiveRows {
@@ -319,10 +288,12 @@ impl LiveRows {
         }
     }
 
-    /// A derived book event (its depth JSON columns are the caller's).
-    pub fn push_book_event(&mut self, e: &BookEventRow<'_>) {
+    /// A derived book event of `symbol` (any case; stored upper case). Its depth sides'
+    /// JSON columns are the caller's: they are already texts, shared between events and
+    /// sinks, so the caller hands them over as they are.
+    pub fn push_book_event(&mut self, symbol: &str, e: &BookEntry<'_>) {
         let r = &mut self.book_events;
-        r.symbol.push(e.symbol, true);
+        r.symbol.push(symbol, true);
         r.seq.push(e.seq);
         r.update_id.push(e.update_id);
         r.event_ts.push(e.event_ts);
@@ -350,7 +321,12 @@ impl LiveRows {
     /// Every table's columns (name, column), tables in [`TABLES`] order, columns in each
     /// table's order. `book_events` lacks its last two columns, `bids` and `asks`.
     pub fn into_tables(self) -> Vec<(&'static str, Vec<(&'static str, TableColumn)>)> {
-        use TableColumn::{Bool, Float64, Int32, Int64};
+        fn int64(v: Vec<i64>) -> TableColumn {
+            TableColumn::Num(Column::I64(v))
+        }
+        fn float64(v: Vec<f64>) -> TableColumn {
+            TableColumn::Num(Column::F64(v))
+        }
         let t = self.trades;
         let k = self.tickers;
         let u = self.updates;
@@ -362,49 +338,49 @@ impl LiveRows {
                 "trades",
                 vec![
                     ("symbol", t.symbol.into_column()),
-                    ("trade_id", Int64(t.trade_id)),
-                    ("ts", Int64(t.ts)),
-                    ("event_ts", Int64(t.event_ts)),
-                    ("recv_ts_ns", Int64(t.recv_ts_ns)),
-                    ("price", Float64(t.price)),
-                    ("qty", Float64(t.qty)),
+                    ("trade_id", int64(t.trade_id)),
+                    ("ts", int64(t.ts)),
+                    ("event_ts", int64(t.event_ts)),
+                    ("recv_ts_ns", int64(t.recv_ts_ns)),
+                    ("price", float64(t.price)),
+                    ("qty", float64(t.qty)),
                     ("side", t.side.into_column()),
-                    ("backfilled", Bool(t.backfilled)),
-                    ("seq", Int64(t.seq)),
+                    ("backfilled", TableColumn::Num(Column::Bool(t.backfilled))),
+                    ("seq", int64(t.seq)),
                 ],
             ),
             (
                 "book_tickers",
                 vec![
                     ("symbol", k.symbol.into_column()),
-                    ("update_id", Int64(k.update_id)),
-                    ("event_ts", Int64(k.event_ts)),
-                    ("recv_ts_ns", Int64(k.recv_ts_ns)),
-                    ("bid_price", Float64(k.bid_price)),
-                    ("bid_qty", Float64(k.bid_qty)),
-                    ("ask_price", Float64(k.ask_price)),
-                    ("ask_qty", Float64(k.ask_qty)),
-                    ("seq", Int64(k.seq)),
+                    ("update_id", int64(k.update_id)),
+                    ("event_ts", int64(k.event_ts)),
+                    ("recv_ts_ns", int64(k.recv_ts_ns)),
+                    ("bid_price", float64(k.bid_price)),
+                    ("bid_qty", float64(k.bid_qty)),
+                    ("ask_price", float64(k.ask_price)),
+                    ("ask_qty", float64(k.ask_qty)),
+                    ("seq", int64(k.seq)),
                 ],
             ),
             (
                 "depth_updates",
                 vec![
                     ("symbol", u.symbol.into_column()),
-                    ("first_update_id", Int64(u.first_update_id)),
-                    ("final_update_id", Int64(u.final_update_id)),
-                    ("event_ts", Int64(u.event_ts)),
-                    ("recv_ts_ns", Int64(u.recv_ts_ns)),
-                    ("seq", Int64(u.seq)),
+                    ("first_update_id", int64(u.first_update_id)),
+                    ("final_update_id", int64(u.final_update_id)),
+                    ("event_ts", int64(u.event_ts)),
+                    ("recv_ts_ns", int64(u.recv_ts_ns)),
+                    ("seq", int64(u.seq)),
                 ],
             ),
             (
                 "depth_snapshots",
                 vec![
                     ("symbol", s.symbol.into_column()),
-                    ("last_update_id", Int64(s.last_update_id)),
-                    ("recv_ts_ns", Int64(s.recv_ts_ns)),
-                    ("seq", Int64(s.seq)),
+                    ("last_update_id", int64(s.last_update_id)),
+                    ("recv_ts_ns", int64(s.recv_ts_ns)),
+                    ("seq", int64(s.seq)),
                 ],
             ),
             (
@@ -412,28 +388,28 @@ impl LiveRows {
                 vec![
                     ("symbol", l.symbol.into_column()),
                     ("source", l.source.into_column()),
-                    ("update_id", Int64(l.update_id)),
-                    ("pos", Int32(l.pos)),
+                    ("update_id", int64(l.update_id)),
+                    ("pos", TableColumn::Num(Column::I32(l.pos))),
                     ("side", l.side.into_column()),
-                    ("price", Float64(l.price)),
-                    ("qty", Float64(l.qty)),
-                    ("seq", Int64(l.seq)),
+                    ("price", float64(l.price)),
+                    ("qty", float64(l.qty)),
+                    ("seq", int64(l.seq)),
                 ],
             ),
             (
                 "book_events",
                 vec![
                     ("symbol", b.symbol.into_column()),
-                    ("seq", Int64(b.seq)),
-                    ("update_id", Int64(b.update_id)),
-                    ("event_ts", Int64(b.event_ts)),
-                    ("recv_ts_ns", Int64(b.recv_ts_ns)),
+                    ("seq", int64(b.seq)),
+                    ("update_id", int64(b.update_id)),
+                    ("event_ts", int64(b.event_ts)),
+                    ("recv_ts_ns", int64(b.recv_ts_ns)),
                     ("source", b.source.into_column()),
-                    ("bid_price", Float64(b.bid_price)),
-                    ("bid_qty", Float64(b.bid_qty)),
-                    ("ask_price", Float64(b.ask_price)),
-                    ("ask_qty", Float64(b.ask_qty)),
-                    ("book_update_id", Int64(b.book_update_id)),
+                    ("bid_price", float64(b.bid_price)),
+                    ("bid_qty", float64(b.bid_qty)),
+                    ("ask_price", float64(b.ask_price)),
+                    ("ask_qty", float64(b.ask_qty)),
+                    ("book_update_id", int64(b.book_update_id)),
                 ],
             ),
         ]
@@ -496,7 +472,7 @@ mod tests {
         let tables = rows.into_tables();
         assert_eq!(
             column(&tables, "depth_levels", "pos"),
-            &TableColumn::Int32(vec![0, 1, 2])
+            &TableColumn::Num(Column::I32(vec![0, 1, 2]))
         );
         assert_eq!(
             texts(column(&tables, "depth_levels", "side")),
@@ -508,15 +484,15 @@ mod tests {
         );
         assert_eq!(
             column(&tables, "depth_levels", "update_id"),
-            &TableColumn::Int64(vec![12; 3])
+            &TableColumn::Num(Column::I64(vec![12; 3]))
         );
         assert_eq!(
             column(&tables, "depth_levels", "price"),
-            &TableColumn::Float64(vec![2.0, 1.5, 3.0])
+            &TableColumn::Num(Column::F64(vec![2.0, 1.5, 3.0]))
         );
         assert_eq!(
             column(&tables, "depth_updates", "seq"),
-            &TableColumn::Int64(vec![5])
+            &TableColumn::Num(Column::I64(vec![5]))
         );
     }
 
@@ -538,7 +514,7 @@ mod tests {
         rows.push_book_ticker(&ticker, 2);
         let tables = rows.into_tables();
         let event_ts = column(&tables, "book_tickers", "event_ts");
-        assert_eq!(event_ts, &TableColumn::Int64(vec![-1, 8]));
+        assert_eq!(event_ts, &TableColumn::Num(Column::I64(vec![-1, 8])));
     }
 
     #[test]
@@ -565,8 +541,7 @@ mod tests {
             };
             rows.push_trade(&trade, i as i64 + 1, i == 2);
         }
-        let event = BookEventRow {
-            symbol: "btcusdt",
+        let event = BookEntry {
             seq: 9,
             update_id: 1,
             event_ts: 1,
@@ -577,8 +552,10 @@ mod tests {
             ask_price: 2.0,
             ask_qty: 1.0,
             book_update_id: 0,
+            bids_json: "[]",
+            asks_json: "[]",
         };
-        rows.push_book_event(&event);
+        rows.push_book_event("btcusdt", &event);
         let tables = rows.into_tables();
         let symbols = column(&tables, "trades", "symbol");
         assert_eq!(
@@ -594,7 +571,7 @@ mod tests {
         );
         assert_eq!(
             column(&tables, "trades", "backfilled"),
-            &TableColumn::Bool(vec![false, false, true])
+            &TableColumn::Num(Column::Bool(vec![false, false, true]))
         );
         assert_eq!(texts(column(&tables, "book_events", "symbol")), ["BTCUSDT"]);
         let names: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();

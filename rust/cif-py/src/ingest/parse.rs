@@ -171,18 +171,21 @@ pub(crate) struct PyFrameBatch {
     row_counts: Vec<(&'static str, usize)>,
 }
 
+/// A core column as a NumPy array. `from_vec` hands the Vec's buffer to NumPy: no copy.
+pub(crate) fn column_array(py: Python<'_>, col: Column) -> Bound<'_, PyAny> {
+    match col {
+        Column::I64(v) => PyArray1::from_vec(py, v).into_any(),
+        Column::I32(v) => PyArray1::from_vec(py, v).into_any(),
+        Column::I8(v) => PyArray1::from_vec(py, v).into_any(),
+        Column::F64(v) => PyArray1::from_vec(py, v).into_any(),
+        Column::Bool(v) => PyArray1::from_vec(py, v).into_any(),
+    }
+}
+
 fn table(py: Python<'_>, columns: Columns) -> PyResult<Py<PyDict>> {
     let d = PyDict::new(py);
     for (name, col) in columns {
-        // from_vec hands the Vec's buffer to NumPy: no copy.
-        let arr = match col {
-            Column::I64(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::I32(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::I8(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::F64(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::Bool(v) => PyArray1::from_vec(py, v).into_any(),
-        };
-        d.set_item(name, arr)?;
+        d.set_item(name, column_array(py, col))?;
     }
     Ok(d.unbind())
 }

@@ -1,13 +1,15 @@
 //! Bindings for `cif_core::store`: the live writer's queued events → NumPy columns per
 //! DuckDB table (`cif._core.live_store_columns`).
 
-use cif_core::store::{BookEventRow, LiveRows, TableColumn};
+use cif_core::codec::BookEntry;
+use cif_core::store::{LiveRows, TableColumn};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::ingest::events::{PyBookTicker, PyDepthSnapshot, PyDepthUpdate, PyTrade};
+use crate::ingest::parse::column_array;
 
 /// A book event's tuple: `symbol, seq, update_id, event_ts, recv_ts_ns, source, bid_price,
 /// bid_qty, ask_price, ask_qty, book_update_id, bids, asks, bids_json, asks_json`
@@ -17,9 +19,9 @@ const BIDS_JSON: usize = 13;
 const ASKS_JSON: usize = 14;
 
 /// Adds one book event; its JSON sides go to `bids` / `asks` (kept as the caller's str).
-fn push_book_event(
+fn push_book_event<'py>(
     rows: &mut LiveRows,
-    ev: &Bound<'_, PyTuple>,
+    ev: &Bound<'py, PyTuple>,
     bids: &mut Vec<Py<PyAny>>,
     asks: &mut Vec<Py<PyAny>>,
 ) -> PyResult<()> {
@@ -31,8 +33,16 @@ fn push_book_event(
     }
     let symbol = ev.get_item(0)?;
     let source = ev.get_item(5)?;
-    let row = BookEventRow {
-        symbol: symbol.cast::<PyString>()?.to_str()?,
+    let bid_json = ev.get_item(BIDS_JSON)?;
+    let ask_json = ev.get_item(ASKS_JSON)?;
+    let text = |item: &Bound<'py, PyAny>, what: &str| -> PyResult<Bound<'py, PyString>> {
+        item.cast::<PyString>()
+            .cloned()
+            .map_err(|_| PyTypeError::new_err(format!("a book event's {what} must be str")))
+    };
+    let bid_text = text(&bid_json, "bids_json")?;
+    let ask_text = text(&ask_json, "asks_json")?;
+    let entry = BookEntry {
         seq: ev.get_item(1)?.extract()?,
         update_id: ev.get_item(2)?.extract()?,
         event_ts: ev.get_item(3)?.extract()?,
@@ -43,15 +53,11 @@ fn push_book_event(
         ask_price: ev.get_item(8)?.extract()?,
         ask_qty: ev.get_item(9)?.extract()?,
         book_update_id: ev.get_item(10)?.extract()?,
+        // The core ignores these two: the columns take the str objects themselves (below).
+        bids_json: bid_text.to_str()?,
+        asks_json: ask_text.to_str()?,
     };
-    let bid_json = ev.get_item(BIDS_JSON)?;
-    let ask_json = ev.get_item(ASKS_JSON)?;
-    if !bid_json.is_instance_of::<PyString>() || !ask_json.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(
-            "a book event's bids_json / asks_json must be str",
-        ));
-    }
-    rows.push_book_event(&row);
+    rows.push_book_event(symbol.cast::<PyString>()?.to_str()?, &entry);
     bids.push(bid_json.unbind());
     asks.push(ask_json.unbind());
     Ok(())
@@ -61,10 +67,7 @@ fn push_book_event(
 /// (one `str` per distinct value, shared by its rows).
 fn to_numpy<'py>(py: Python<'py>, col: TableColumn) -> PyResult<Bound<'py, PyAny>> {
     Ok(match col {
-        TableColumn::Int64(v) => PyArray1::from_vec(py, v).into_any(),
-        TableColumn::Int32(v) => PyArray1::from_vec(py, v).into_any(),
-        TableColumn::Float64(v) => PyArray1::from_vec(py, v).into_any(),
-        TableColumn::Bool(v) => PyArray1::from_vec(py, v).into_any(),
+        TableColumn::Num(col) => column_array(py, col),
         TableColumn::Text { codes, values } => {
             let strs: Vec<Py<PyAny>> = values
                 .iter()
