@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -372,6 +373,7 @@ def test_entries_of_another_shape_are_refused_with_a_message(
     assert core.live_store_columns([])["trades"]["seq"].tolist() == []
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
 def test_the_duckdb_thread_runs_at_a_lower_priority(duckdb_path: Path, tmp_path: Path) -> None:
     """Its flushes are never urgent: the event loop, Redis and the feed go first."""
 
