@@ -64,13 +64,11 @@ def insert_columns(
             f"INSERT {'OR IGNORE ' if ignore_duplicates else ''}INTO {table} ({names}) "
             f"SELECT {exprs} FROM {view}"
         ).fetchall()[0][0]
-    except duckdb.Error:
-        # A failed statement aborts the transaction, which refuses the unregister too; the
+    finally:
+        # After a failed statement the aborted transaction refuses the unregister too; the
         # view then stays until the next register of this table replaces it.
         with contextlib.suppress(duckdb.Error):
             con.unregister(view)
-        raise
-    con.unregister(view)
     return n, int(inserted)
 
 

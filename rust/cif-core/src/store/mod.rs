@@ -5,4 +5,4 @@
 
 pub mod rows;
 
-pub use rows::{LiveRows, TableColumn, TABLES};
+pub use rows::{LiveRows, TableColumn};

@@ -28,25 +28,6 @@ pub enum TableColumn {
     },
 }
 
-impl TableColumn {
-    /// Rows in the column.
-    pub fn len(&self) -> usize {
-        match self {
-            TableColumn::Num(Column::I64(v)) => v.len(),
-            TableColumn::Num(Column::I32(v)) => v.len(),
-            TableColumn::Num(Column::I8(v)) => v.len(),
-            TableColumn::Num(Column::F64(v)) => v.len(),
-            TableColumn::Num(Column::Bool(v)) => v.len(),
-            TableColumn::Text { codes, .. } => codes.len(),
-        }
-    }
-
-    /// Whether the column has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// A text column under construction: a few distinct values, many rows.
 #[derive(Debug, Default, Clone)]
 struct Texts {
@@ -180,16 +161,6 @@ pub struct LiveRows {
     book_events: BookEventRows,
 }
 
-/// The DuckDB tables, in the order [`LiveRows::into_tables`] returns them.
-pub const TABLES: [&str; 6] = [
-    "trades",
-    "book_tickers",
-    "depth_updates",
-    "depth_snapshots",
-    "depth_levels",
-    "book_events",
-];
-
 impl LiveRows {
     /// No rows yet.
     pub fn new() -> LiveRows {
@@ -306,7 +277,7 @@ impl LiveRows {
         r.book_update_id.push(e.book_update_id);
     }
 
-    /// Rows per table, in [`TABLES`] order (levels count one row each).
+    /// Rows per table, in [`LiveRows::into_tables`] order (levels count one row each).
     pub fn counts(&self) -> [usize; 6] {
         [
             self.trades.seq.len(),
@@ -318,8 +289,10 @@ impl LiveRows {
         ]
     }
 
-    /// Every table's columns (name, column), tables in [`TABLES`] order, columns in each
-    /// table's order. `book_events` lacks its last two columns, `bids` and `asks`.
+    /// Every table's columns (name, column): `trades`, `book_tickers`, `depth_updates`,
+    /// `depth_snapshots`, `depth_levels` and `book_events` (the order of
+    /// `cif.store.schema.TABLES`), columns in each table's order. `book_events` lacks its
+    /// last two columns, `bids` and `asks`.
     pub fn into_tables(self) -> Vec<(&'static str, Vec<(&'static str, TableColumn)>)> {
         fn int64(v: Vec<i64>) -> TableColumn {
             TableColumn::Num(Column::I64(v))
@@ -575,6 +548,16 @@ mod tests {
         );
         assert_eq!(texts(column(&tables, "book_events", "symbol")), ["BTCUSDT"]);
         let names: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
-        assert_eq!(names, TABLES);
+        assert_eq!(
+            names,
+            [
+                "trades",
+                "book_tickers",
+                "depth_updates",
+                "depth_snapshots",
+                "depth_levels",
+                "book_events"
+            ]
+        );
     }
 }
