@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 import cif._core as core
@@ -18,7 +19,8 @@ from cif.ingest.capture import iter_capture
 from cif.ingest.offline import feed_capture
 from cif.store.importer import import_file
 from cif.store.live_writer import LiveWriter
-from cif.store.schema import TABLES
+from cif.store.schema import TABLES, ensure_schema
+from cif.store.writer import insert_columns
 from event_builders import diff, snapshot, ticker, trade
 from reference import live_columns_ref as columns_ref
 
@@ -353,6 +355,45 @@ def test_rust_columns_equal_the_python_reference_on_the_real_capture(btc_capture
             assert (table, name, col.dtype) == (table, name, ref.dtype)
             assert col.tolist() == ref.tolist(), (table, name)
     assert len(got["depth_levels"]["pos"]) > 1000
+
+
+def test_texts_as_codes_decode_to_the_same_columns_and_store_the_same_rows(
+    btc_capture: Path, tmp_path: Path
+) -> None:
+    q = _Queue()
+    feed_capture(btc_capture, "btcusdt", q, None)
+    q.add_trade(trade(3, sym="ETHUSDT", maker=False), 99_999, True)
+    plain = core.live_store_columns(q.entries)
+    coded = core.live_store_columns(q.entries, texts_as_codes=True)
+
+    n_coded = 0
+    for table, cols in plain.items():
+        assert list(coded[table]) == list(cols), table
+        for name, want in cols.items():
+            got = coded[table][name]
+            if isinstance(got, tuple):
+                codes, values = got
+                assert codes.dtype == np.uint32 and len(set(values)) == len(values)
+                assert [values[c] for c in codes.tolist()] == want.tolist(), (table, name)
+                n_coded += 1
+            else:
+                assert got.dtype == want.dtype and got.tolist() == want.tolist(), (table, name)
+    # symbol in every table, side in trades and levels, source in levels and book events
+    assert n_coded == len(plain) + 4
+
+    # DuckDB stores a coded column's texts, not its codes
+    stored = {}
+    for label, tables in (("plain", plain), ("coded", coded)):
+        db = tmp_path / f"{label}.duckdb"
+        with duckdb.connect(str(db)) as con:
+            ensure_schema(con)
+            for table, cols in tables.items():
+                insert_columns(con, table, cols, ignore_duplicates=False)
+            stored[label] = {
+                t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES
+            }
+    assert stored["coded"] == stored["plain"]
+    assert len(stored["plain"]["depth_levels"]) > 1000
 
 
 @pytest.mark.parametrize(

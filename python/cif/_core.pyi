@@ -6,7 +6,7 @@ from Binance's decimal strings with correct rounding (identical to Python's ``fl
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, TypeAlias, final
+from typing import Any, Final, Literal, TypeAlias, final, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -526,7 +526,18 @@ def pack_book_entry(
 
 # -- DuckDB history rows ---------------------------------------------------------------------
 
-def live_store_columns(entries: Iterable[Any]) -> dict[str, dict[str, NDArray[Any]]]:
+@overload
+def live_store_columns(
+    entries: Iterable[Any], *, texts_as_codes: Literal[False] = False
+) -> dict[str, dict[str, NDArray[Any]]]: ...
+@overload
+def live_store_columns(
+    entries: Iterable[Any], *, texts_as_codes: Literal[True]
+) -> dict[str, dict[str, NDArray[Any] | tuple[NDArray[np.uint32], list[str]]]]: ...
+@overload
+def live_store_columns(
+    entries: Iterable[Any], *, texts_as_codes: bool
+) -> dict[str, dict[str, NDArray[Any] | tuple[NDArray[np.uint32], list[str]]]]:
     """The live writer's queued entries as one dict of NumPy columns per DuckDB table.
 
     ``entries`` iterates ``(event, seq, backfilled, rows)`` tuples, ``event`` being a
@@ -535,7 +546,11 @@ def live_store_columns(entries: Iterable[Any]) -> dict[str, dict[str, NDArray[An
     Returns ``{table: {column: array}}`` for ``trades``, ``book_tickers``,
     ``depth_updates``, ``depth_snapshots``, ``depth_levels`` and ``book_events``, every
     table present (empty arrays when it has no rows), columns in the table's order; texts
-    are object arrays of ``str``. Raises ``TypeError`` on an entry of another shape."""
+    are object arrays of ``str``. With ``texts_as_codes``, the few-valued texts (symbol,
+    side, source) are ``(codes, values)`` tuples instead: ``values[codes[i]]`` is row
+    ``i``'s text (DuckDB reads such a column without taking the GIL per row; the book
+    events' JSON sides stay ``str`` arrays). Raises ``TypeError`` on an entry of another
+    shape."""
 
 # -- feature processor stream entries ----------------------------------------------------------
 

@@ -41,7 +41,7 @@ from cif._core import BookTicker, DepthSnapshot, DepthUpdate, Trade, live_store_
 from cif.ingest.book_events import BookEvent
 from cif.store import segments
 from cif.store.schema import TABLES, ensure_schema, max_seq_by_symbol
-from cif.store.writer import Columns, insert_columns
+from cif.store.writer import InsertColumns, insert_columns
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ class LiveWriter:
         start = time.perf_counter()
         # Rust builds the columns: in Python this per-row work held the GIL for 7-20 ms per
         # flush, twice a second, and the event loop waited for it.
-        tables = live_store_columns(entries)
+        tables = live_store_columns(entries, texts_as_codes=True)
         con = self._db()
         try:
             offered, inserted = self._insert(con, tables, ignore_duplicates=False)
@@ -338,7 +338,10 @@ class LiveWriter:
 
     @staticmethod
     def _insert(
-        con: duckdb.DuckDBPyConnection, tables: Mapping[str, Columns], *, ignore_duplicates: bool
+        con: duckdb.DuckDBPyConnection,
+        tables: Mapping[str, InsertColumns],
+        *,
+        ignore_duplicates: bool,
     ) -> tuple[dict[str, int], dict[str, int]]:
         offered: dict[str, int] = {}
         inserted: dict[str, int] = {}

@@ -64,10 +64,15 @@ fn push_book_event<'py>(
 }
 
 /// A column as a NumPy array: numbers without a copy, texts as an object array of `str`
-/// (one `str` per distinct value, shared by its rows).
-fn to_numpy<'py>(py: Python<'py>, col: TableColumn) -> PyResult<Bound<'py, PyAny>> {
+/// (one `str` per distinct value, shared by its rows), or with `as_codes` as a tuple
+/// `(uint32 codes, list of the distinct str)`.
+fn to_numpy<'py>(py: Python<'py>, col: TableColumn, as_codes: bool) -> PyResult<Bound<'py, PyAny>> {
     Ok(match col {
         TableColumn::Num(col) => column_array(py, col),
+        TableColumn::Text { codes, values } if as_codes => {
+            let codes = PyArray1::from_vec(py, codes).into_any();
+            (codes, values).into_pyobject(py)?.into_any()
+        }
         TableColumn::Text { codes, values } => {
             let strs: Vec<Py<PyAny>> = values
                 .iter()
@@ -90,12 +95,16 @@ fn to_numpy<'py>(py: Python<'py>, col: TableColumn) -> PyResult<Bound<'py, PyAny
 /// Returns ``{table: {column: array}}`` for ``trades``, ``book_tickers``,
 /// ``depth_updates``, ``depth_snapshots``, ``depth_levels`` and ``book_events``, every table
 /// present (empty arrays when it has no rows), columns in the table's order; texts are
-/// object arrays of ``str``. Raises ``TypeError`` on an entry of another shape.
+/// object arrays of ``str``. With ``texts_as_codes``, the few-valued texts (symbol, side,
+/// source) are ``(codes, values)`` tuples instead: ``values[codes[i]]`` is row ``i``'s
+/// text (DuckDB reads such a column without taking the GIL per row; the book events' JSON
+/// sides stay ``str`` arrays). Raises ``TypeError`` on an entry of another shape.
 #[pyfunction]
-#[pyo3(name = "live_store_columns")]
+#[pyo3(name = "live_store_columns", signature = (entries, *, texts_as_codes = false))]
 fn live_store_columns<'py>(
     py: Python<'py>,
     entries: &Bound<'py, PyAny>,
+    texts_as_codes: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut rows = LiveRows::new();
     let mut bids: Vec<Py<PyAny>> = Vec::new();
@@ -138,7 +147,7 @@ fn live_store_columns<'py>(
     for (table, columns) in rows.into_tables() {
         let d = PyDict::new(py);
         for (name, col) in columns {
-            d.set_item(name, to_numpy(py, col)?)?;
+            d.set_item(name, to_numpy(py, col, texts_as_codes)?)?;
         }
         if table == "book_events" {
             d.set_item("bids", PyArray1::from_vec(py, std::mem::take(&mut bids)))?;
