@@ -373,11 +373,13 @@ def test_texts_as_codes_decode_to_the_same_columns_and_store_the_same_rows(
             got = coded[table][name]
             if isinstance(got, tuple):
                 codes, values = got
-                assert codes.dtype == np.uint32 and len(set(values)) == len(values)
+                assert codes.dtype == np.uint32
+                assert len(set(values)) == len(values)
                 assert [values[c] for c in codes.tolist()] == want.tolist(), (table, name)
                 n_coded += 1
             else:
-                assert got.dtype == want.dtype and got.tolist() == want.tolist(), (table, name)
+                assert got.dtype == want.dtype, (table, name)
+                assert got.tolist() == want.tolist(), (table, name)
     # symbol in every table, side in trades and levels, source in levels and book events
     assert n_coded == len(plain) + 4
 

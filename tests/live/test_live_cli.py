@@ -142,13 +142,20 @@ def test_bad_feature_arguments_exit_2_from_the_command() -> None:
     assert "cannot start: invalid --feature-windows" in done.stderr
 
 
+@pytest.mark.parametrize(("loop_flag", "loop_name"), [("auto", "uvloop"), ("asyncio", "asyncio")])
 def test_default_components_run_together_on_the_given_redis(
-    tmp_path: Path, btc_capture: Path, redis_server: RedisServer, redis_client: redis.Redis
+    tmp_path: Path,
+    btc_capture: Path,
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    loop_flag: str,
+    loop_name: str,
 ) -> None:
     """The real capture through the simulator, ``cif live`` with its default components:
     the gateway, the feature processor, the forecaster and the API in one process, on the
     Redis given (nothing embedded). ``features:{btcusdt}`` ends with a row per trade, equal to
-    ``compute_features`` over what the gateway published."""
+    ``compute_features`` over what the gateway published. On uvloop (the default) and on
+    asyncio's own loop."""
     from cif._core import compute_features
     from cif.bus.keys import book_key, features_key, trades_key
     from cif.bus.stream_writer import StreamEntry, encode_value
@@ -175,6 +182,8 @@ def test_default_components_run_together_on_the_given_redis(
                     "0.2",
                     "--api-port",
                     "0",
+                    "--event-loop",
+                    loop_flag,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -200,6 +209,7 @@ def test_default_components_run_together_on_the_given_redis(
                 proc.wait(60)
     text = log_path.read_text()
     assert "components: ingest,features,forecast,api" in text
+    assert f"event loop: {loop_name}\n" in text
     assert "embedded Redis" not in text  # an explicit URL: nothing started
     assert "stopped; BTCUSDT: trades" in text
     assert "feature processor stopped; features: btcusdt" in text
@@ -246,6 +256,12 @@ def test_default_components_run_together_on_the_given_redis(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "identical: features 9757 rows" in verify.stdout + verify.stderr
     assert "forecasts identical" in verify.stdout + verify.stderr
+
+
+def test_an_unknown_event_loop_exits_2_before_starting_anything() -> None:
+    done = _live("--event-loop", "trio", "--redis-url", "redis://127.0.0.1:1/0")
+    assert done.returncode == 2
+    assert "cannot start: --event-loop must be one of auto, uvloop, asyncio" in done.stderr
 
 
 def test_a_bad_gc_setting_exits_2_before_starting_anything() -> None:

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import uvicorn
 
-from cif import gc_policy
+from cif import event_loop, gc_policy
 from cif.api.app import ApiConfig, Scorer, create_app
+from cif.event_loop import add_event_loop_argument
 from cif.forecast.models import default_model, load_model
 from cif.ingest.endpoints import normalize_symbols
 from cif.settings import (
@@ -73,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
     parser.add_argument("--duration", type=positive, default=None, help="stop after N s")
+    add_event_loop_argument(parser)
 
 
 def load_scorer(path: Path | None) -> Scorer:
@@ -228,10 +230,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
         gc_policy.thresholds_from_env(os.environ.get(gc_policy.ENV))
+        event_loop.loop_factory(args.event_loop)
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         return 2
-    return asyncio.run(_main(config, args.duration))
+    return event_loop.run(_main(config, args.duration), args.event_loop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

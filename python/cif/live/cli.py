@@ -53,7 +53,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cif import gc_policy
+from cif import event_loop, gc_policy
+from cif.event_loop import add_event_loop_argument
 from cif.ingest.endpoints import (
     DEFAULT_REST_URL,
     DEFAULT_WS_URL,
@@ -85,6 +86,7 @@ COMPONENTS = ("ingest", "features", "forecast", "api")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_event_loop_argument(parser)
     src = parser.add_argument_group("exchange")
     add_symbols_argument(src)
     src.add_argument(
@@ -549,6 +551,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan = build_plan(args)
         gc_policy.thresholds_from_env(os.environ.get(gc_policy.ENV))
+        event_loop.loop_factory(args.event_loop)
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         return 2
@@ -574,10 +577,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         groups = split_groups(plan.components) if args.processes == "split" else []
         if len(groups) > 1:
-            return asyncio.run(
-                supervise(args.cli_argv, groups, None if embedded is None else embedded.url)
+            return event_loop.run(
+                supervise(args.cli_argv, groups, None if embedded is None else embedded.url),
+                args.event_loop,
             )
-        return asyncio.run(_main(plan, args.duration))
+        return event_loop.run(_main(plan, args.duration), args.event_loop)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -15,6 +15,8 @@ import logging
 import signal
 import sys
 
+from cif import event_loop
+from cif.event_loop import add_event_loop_argument
 from cif.sim.faults import FaultConfig
 from cif.sim.replay import ReplaySource
 from cif.sim.server import ServerConfig, SimServer
@@ -37,6 +39,7 @@ def _speed(text: str) -> float | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_event_loop_argument(parser)
     src = parser.add_argument_group("source (one of)")
     mode = src.add_mutually_exclusive_group(required=True)
     mode.add_argument("--capture", nargs="+", metavar="FILE", help="capture files to replay")
@@ -174,4 +177,9 @@ def run(args: argparse.Namespace) -> int:
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # websockets logs every HTTP request at INFO; REST polling would flood the log.
         logging.getLogger("websockets").setLevel(logging.WARNING)
-    return asyncio.run(_serve(args))
+    try:
+        event_loop.loop_factory(args.event_loop)
+    except ValueError as exc:
+        print(f"cif sim: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return event_loop.run(_serve(args), args.event_loop)
