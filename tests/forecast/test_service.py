@@ -677,6 +677,7 @@ def test_state_blob_is_a_plain_pickle_of_known_classes(
     assert idx[-1] == state["evaluator"].rows - 1 == 499
 
 
+@pytest.mark.usefixtures("redis_client")  # an empty keyspace: no lease left by other tests
 def test_a_large_state_is_checkpointed_less_often(
     redis_server: RedisServer, btc_features: Table
 ) -> None:

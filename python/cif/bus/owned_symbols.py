@@ -486,6 +486,18 @@ class SymbolSession(Generic[S]):
             )
 
 
+def paced_interval(min_s: float, state_bytes: int, bytes_per_s: float) -> float:
+    """Seconds between a session's checkpoints: ``min_s``, longer for a large state, so
+    that checkpoints write at most ``bytes_per_s`` on average.
+
+    Why: a state written every second (the processor's minute window is megabytes) would be
+    the biggest load on Redis and its append-only file, and stall every other client of
+    the server while it is copied; a longer interval costs only more re-processing after a
+    crash and more unacked entries in between.
+    """
+    return max(min_s, state_bytes / bytes_per_s)
+
+
 __all__ = [
     "LOG_EVERY",
     "LOG_FIRST",
@@ -493,6 +505,7 @@ __all__ = [
     "OwnershipConfig",
     "OwnershipStats",
     "SymbolSession",
+    "paced_interval",
     "sample",
     "wait_or_stop",
 ]

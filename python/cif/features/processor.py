@@ -85,7 +85,7 @@ from cif.bus.fenced import (
 )
 from cif.bus.keys import book_key, digest_key, features_key, trades_key
 from cif.bus.link import check_block_ms, stream_entries
-from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
+from cif.bus.owned_symbols import OwnedSymbols, SymbolSession, paced_interval
 from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
 from cif.features.entries import packed_rows
@@ -673,17 +673,12 @@ class _Session(SymbolSession[SymbolStats]):
         return call()
 
     def checkpoint_interval(self) -> float:
-        """Seconds between checkpoints: ``checkpoint_interval_s``, longer for a large state.
-
-        The engine state holds every event of the longest time window (a minute at
-        thousands of events/s is megabytes). Writing it every second would make the
-        checkpoint the biggest load on Redis (and its append-only file) and stall every
-        other client of the server while the script copies it; bounding the bytes per
-        second instead costs only a longer re-processing after a crash (milliseconds of
-        engine time) and more unacked entries in between.
-        """
+        """Seconds between checkpoints: ``checkpoint_interval_s``, longer for a large
+        engine state (it holds every event of the longest time window)."""
         cfg = self.cfg
-        return max(cfg.checkpoint_interval_s, self.snapshot_bytes / cfg.checkpoint_bytes_per_s)
+        return paced_interval(
+            cfg.checkpoint_interval_s, self.snapshot_bytes, cfg.checkpoint_bytes_per_s
+        )
 
     def _checkpoint_due(self, now: float) -> bool:
         if self.since_checkpoint >= self.cfg.checkpoint_events:

@@ -98,7 +98,7 @@ from cif.bus.fenced import (
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
 from cif.bus.link import check_block_ms, stream_entries
-from cif.bus.owned_symbols import OwnedSymbols, SymbolSession
+from cif.bus.owned_symbols import OwnedSymbols, SymbolSession, paced_interval
 from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
 from cif.features.entries import ROW_FIELD_KEYS, ROW_FIELDS, feature_texts
@@ -1000,7 +1000,7 @@ class _Session(SymbolSession[ForecastStats]):
     def checkpoint_interval(self) -> float:
         """Seconds between checkpoints: ``eval_interval_s``, longer for a large state."""
         cfg = self.cfg
-        return max(cfg.eval_interval_s, self.state_bytes / cfg.checkpoint_bytes_per_s)
+        return paced_interval(cfg.eval_interval_s, self.state_bytes, cfg.checkpoint_bytes_per_s)
 
     def _checkpoint_due(self, now: float) -> bool:
         if len(self.acks) >= self.cfg.checkpoint_entries:
