@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import select
+import signal
+import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import duckdb
@@ -17,6 +19,7 @@ import cif._core as core
 from cif.ingest.book_events import BookEvent
 from cif.ingest.capture import iter_capture
 from cif.ingest.offline import feed_capture
+from cif.store import writer_process
 from cif.store.importer import import_file
 from cif.store.live_writer import LiveWriter
 from cif.store.schema import TABLES, ensure_schema
@@ -143,20 +146,16 @@ def test_a_failed_flush_keeps_its_rows_and_a_later_one_writes_them(duckdb_path: 
     w.open()
     w.add_book_ticker(ticker(50), 1)
     w.add_trade(trade(1), 2, False)
-    # Another connection of this process renames the table away: the writer's INSERT
-    # fails for real, inside its transaction.
-    other = duckdb.connect(str(duckdb_path))
-    try:
-        other.execute("ALTER TABLE trades RENAME TO trades_away")
-        assert asyncio.run(w.flush()) == 0
-        assert w.stats.flush_errors == 1
-        assert w.pending_rows == 2
-        # all or nothing: the ticker of the failed batch was rolled back too
-        assert other.execute("SELECT count(*) FROM book_tickers").fetchall() == [(0,)]
-        w.add_trade(trade(2), 3, False)
-        other.execute("ALTER TABLE trades_away RENAME TO trades")
-    finally:
-        other.close()
+    # The writer's own connection renames the table away (no other process can open the
+    # file): its INSERT fails for real, inside its transaction.
+    w._call(writer_process.query, "ALTER TABLE trades RENAME TO trades_away")
+    assert asyncio.run(w.flush()) == 0
+    assert w.stats.flush_errors == 1
+    assert w.pending_rows == 2
+    # all or nothing: the ticker of the failed batch was rolled back too
+    assert w._call(writer_process.query, "SELECT count(*) FROM book_tickers") == [(0,)]
+    w.add_trade(trade(2), 3, False)
+    w._call(writer_process.query, "ALTER TABLE trades_away RENAME TO trades")
     assert asyncio.run(w.flush()) == 3
     assert w.pending_rows == 0
     w.close()
@@ -184,15 +183,11 @@ def test_rows_put_back_after_a_failure_are_the_oldest(duckdb_path: Path) -> None
     w.open()
     for tid in (1, 2, 3):
         w.add_trade(trade(tid), tid, False)
-    other = duckdb.connect(str(duckdb_path))
-    try:
-        other.execute("ALTER TABLE trades RENAME TO trades_away")
-        assert asyncio.run(w.flush()) == 0
-        for tid in (4, 5, 6):
-            w.add_trade(trade(tid), tid, False)
-        other.execute("ALTER TABLE trades_away RENAME TO trades")
-    finally:
-        other.close()
+    w._call(writer_process.query, "ALTER TABLE trades RENAME TO trades_away")
+    assert asyncio.run(w.flush()) == 0
+    for tid in (4, 5, 6):
+        w.add_trade(trade(tid), tid, False)
+    w._call(writer_process.query, "ALTER TABLE trades_away RENAME TO trades")
     assert (w.pending_rows, w.stats.dropped_rows) == (4, 2)
     assert asyncio.run(w.flush()) == 4
     w.close()
@@ -206,7 +201,7 @@ def test_events_added_during_a_flush_wait_for_the_next(duckdb_path: Path) -> Non
     async def go() -> tuple[int, int, int]:
         w.add_trade(trade(1), 1, False)
         task = asyncio.create_task(w.flush())
-        # One scheduler turn: the flush takes the queue and waits on the DuckDB thread.
+        # One scheduler turn: the flush takes the queue and waits on the writer process.
         await asyncio.sleep(0)
         assert w.pending_rows == 0
         w.add_trade(trade(2), 2, False)
@@ -225,11 +220,11 @@ def test_a_cancelled_flush_requeues_its_rows(duckdb_path: Path) -> None:
     async def go() -> int:
         w.add_trade(trade(1), 1, False)
         task = asyncio.create_task(w.flush())
-        await asyncio.sleep(0)  # one scheduler turn: the flush is waiting on the thread
+        await asyncio.sleep(0)  # one scheduler turn: the flush is waiting on the writer
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        # whether or not the thread committed them, the rows are queued again
+        # whether or not the writer committed them, the rows are queued again
         return w.pending_rows
 
     assert asyncio.run(go()) == 1
@@ -270,9 +265,8 @@ def test_the_writer_uses_one_duckdb_thread_unless_told_otherwise(
     the live writer's connection runs on one thread by default."""
 
     def threads(w: LiveWriter) -> int:
-        return int(
-            w._call(lambda: w._db().execute("SELECT current_setting('threads')").fetchone()[0])
-        )  # type: ignore[index]
+        (row,) = w._call(writer_process.query, "SELECT current_setting('threads')")
+        return int(row[0])  # type: ignore[call-overload]
 
     w = LiveWriter(duckdb_path)
     w.open()
@@ -416,21 +410,90 @@ def test_entries_of_another_shape_are_refused_with_a_message(
     assert core.live_store_columns([])["trades"]["seq"].tolist() == []
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-def test_the_duckdb_thread_runs_at_a_lower_priority(duckdb_path: Path, tmp_path: Path) -> None:
-    """Its flushes are never urgent: the event loop, Redis and the feed go first."""
-
-    def nice(w: LiveWriter) -> int:
-        return w._call(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-
-    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+def test_the_writer_process_runs_at_a_lower_priority(duckdb_path: Path, tmp_path: Path) -> None:
+    """Its flushes are never urgent: the event loop, Redis and the feed go first. The
+    nice value is the writer process's own: this process keeps its priority."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
     for niceness, path in ((19, duckdb_path), (0, tmp_path / "other.duckdb")):
         w = LiveWriter(path, niceness=niceness)
         w.open()
         try:
-            assert nice(w) == min(19, own + niceness)
+            assert w.worker_pid() != os.getpid()
+            assert w._call(writer_process.priority) == min(19, own + niceness)
         finally:
             w.close()
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own
     with pytest.raises(ValueError, match=re.escape("niceness must be in 0..19")):
         LiveWriter(duckdb_path, niceness=20)
+
+
+def test_a_killed_writer_process_is_replaced_and_loses_no_rows(duckdb_path: Path) -> None:
+    """DuckDB runs in a child process: if it dies, the rows of the flush it took are still
+    queued here, a new process takes the file over, and they are written."""
+    w = LiveWriter(duckdb_path)
+    w.open()
+    w.add_trade(trade(1), 1, False)
+    assert asyncio.run(w.flush()) == 1
+    first = w.worker_pid()
+    os.kill(first, signal.SIGKILL)
+    w.add_trade(trade(2), 2, False)
+    w.add_book_ticker(ticker(7), 3)
+    # The flush that finds it dead keeps its rows; the new process writes them next time.
+    assert asyncio.run(w.flush()) == 0
+    assert (w.stats.worker_restarts, w.stats.flush_errors, w.pending_rows) == (1, 1, 2)
+    assert w.worker_pid() not in (first, os.getpid())
+    w.add_trade(trade(3), 4, False)
+    assert asyncio.run(w.flush()) == 3
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id, seq FROM trades ORDER BY seq") == [
+        (1, 1),
+        (2, 2),
+        (3, 4),
+    ]
+    assert rows(duckdb_path, "SELECT update_id FROM book_tickers") == [(7,)]
+
+
+_ORPHAN_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+from cif.store.live_writer import LiveWriter
+
+if __name__ == "__main__":
+    w = LiveWriter(Path(sys.argv[1]))
+    w.open()
+    print(w.worker_pid(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on a pidfd (Linux)")
+def test_the_writer_process_ends_with_a_parent_killed_without_closing_it(
+    duckdb_path: Path, tmp_path: Path
+) -> None:
+    """An orphaned writer would keep the DuckDB file locked against the restarted gateway."""
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(duckdb_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    worker = int(proc.stdout.split()[0])
+    try:
+        pidfd = os.pidfd_open(worker)
+    except ProcessLookupError:
+        pidfd = None  # already gone
+    if pidfd is not None:
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            assert poller.poll(GUARD_S * 1000), f"writer process {worker} outlived its parent"
+        finally:
+            os.close(pidfd)
+    # and the file is free for the next writer
+    again = LiveWriter(duckdb_path)
+    again.open()
+    again.close()

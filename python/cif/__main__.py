@@ -4,4 +4,6 @@ import sys
 
 from cif.cli import main
 
-sys.exit(main())
+# Guarded: a process the package spawns (the DuckDB writer) imports the main module again.
+if __name__ == "__main__":
+    sys.exit(main())

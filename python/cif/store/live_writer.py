@@ -2,16 +2,19 @@
 
 The gateway hands over events already de-duplicated and numbered (per-symbol ``seq``).
 ``add_*`` only appends the event to an in-memory queue (cheap, on the event loop); ``flush``
-swaps the queue for a fresh one and, in a worker thread, turns it into NumPy columns (one
-Rust call, ``cif._core.live_store_columns``) and inserts every table in one transaction (as
-``cif.store.writer`` does for imports; a plain ``INSERT``, retried as ``INSERT OR IGNORE``
-when some rows are already stored), so the loop keeps accepting events while DuckDB works.
-The thread runs at a low OS priority (``niceness``): flushes are never urgent.
+swaps the queue for a fresh one, turns it into NumPy columns (one Rust call,
+``cif._core.live_store_columns``) and hands them to the writer process, which inserts
+every table in one transaction (as ``cif.store.writer`` does for imports; a plain
+``INSERT``, retried as ``INSERT OR IGNORE`` when some rows are already stored), so the loop
+keeps accepting events while DuckDB works.
 
-One single-thread executor owns the DuckDB connection and runs all database work, so the
-connection is never used from two threads. A failed flush puts its rows back in front of
-the queue to be retried; the queue is bounded (``max_pending_rows``) by dropping the oldest
-rows, counted and logged, so an unwritable database cannot exhaust memory. With a
+The DuckDB connection lives in a child process of its own (``cif.store.writer_process``,
+one worker, at a low OS priority: ``niceness``), which runs all database work: DuckDB
+neither takes this process's GIL nor shares its priority, and a crash of DuckDB costs a
+restart of the worker, not the gateway. A failed flush puts its rows back in front of the
+queue to be retried (a dead worker is restarted first); the queue is bounded
+(``max_pending_rows``) by dropping the oldest rows, counted and logged, so an unwritable
+database cannot exhaust memory. With a
 ``history_dir``, ``seal`` publishes the stored rows as Parquet segments that other
 processes can read while this one holds the DuckDB file (see ``cif.store.segments``).
 
@@ -24,24 +27,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import sys
-import threading
+import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeAlias, TypeVar
-
-import duckdb
+from typing import Any, TypeAlias, TypeVar
 
 from cif._core import BookTicker, DepthSnapshot, DepthUpdate, Trade, live_store_columns
 from cif.ingest.book_events import BookEvent
-from cif.store import segments
-from cif.store.schema import TABLES, ensure_schema, max_seq_by_symbol
-from cif.store.writer import InsertColumns, insert_columns
+from cif.store import writer_process
+from cif.store.schema import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,8 @@ _Event: TypeAlias = Trade | BookTicker | DepthUpdate | DepthSnapshot | BookEvent
 #: A queued event: the event, its seq, the trade's backfilled flag and its row count
 #: (1, plus its levels for depth events).
 _Entry: TypeAlias = tuple[_Event, int, bool, int]
+
+_NOT_OPEN = "LiveWriter is not open"
 
 #: Minimum seconds between two "queue full" warnings.
 _DROP_LOG_INTERVAL_S = 10.0
@@ -62,7 +63,8 @@ class LiveWriterStats:
     ``rows_written`` counts rows inserted per table, ``duplicates_ignored`` rows refused as
     already stored, ``flushes`` successful non-empty flushes (``last_flush_wall_ns`` is the
     wall time of the latest), ``dropped_rows`` rows discarded because the queue was full,
-    ``segments_written`` sealed Parquet files.
+    ``segments_written`` sealed Parquet files, ``worker_restarts`` writer processes that
+    died and were replaced.
     """
 
     rows_written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
@@ -73,6 +75,7 @@ class LiveWriterStats:
     dropped_rows: int = 0
     segments_written: int = 0
     seal_errors: int = 0
+    worker_restarts: int = 0
 
 
 def _rows_of(entries: Iterable[_Entry]) -> int:
@@ -111,11 +114,9 @@ class LiveWriter:
         #: event loop and Redis, and a seal with a thread per core took every core for
         #: seconds (measured: a 2.2 s seal on 2 cores held forecasts back by 1.5 s).
         self.threads = threads
-        #: Added to the DuckDB thread's nice value (Linux; the thread only). Its flushes are
-        #: bursts of CPU that are never urgent, on a machine whose event loop, Redis and
-        #: feed are: at the lowest priority it runs in their idle time. DuckDB releases the
-        #: GIL while it works, so the loop does not wait behind it (measured at 5,000
-        #: ticks/s: p99 19.8 -> 16.3, 21.7 -> 20.0, 26.1 -> 24.1 ms in three pairs).
+        #: Added to the writer process's nice value (``os.nice``). Its flushes are bursts
+        #: of CPU that are never urgent, on a machine whose event loop, Redis and feed
+        #: are: at the lowest priority it runs in their idle time.
         self.niceness = niceness
         self.history_dir = None if history_dir is None else Path(history_dir)
         self.flush_interval_s = flush_interval_s
@@ -125,8 +126,9 @@ class LiveWriter:
         self._pending: deque[_Entry] = deque()
         self._pending_rows = 0
         self._last_drop_log = -_DROP_LOG_INTERVAL_S
-        self._executor: ThreadPoolExecutor | None = None
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._executor: ProcessPoolExecutor | None = None
+        #: the writer process died and no new one runs yet (the next flush starts one)
+        self._worker_down = False
         # asyncio primitives belong to one loop; made per loop (tests and restarts use several).
         self._sync_loop: asyncio.AbstractEventLoop | None = None
         self._flush_lock = asyncio.Lock()
@@ -134,86 +136,108 @@ class LiveWriter:
 
     # -- lifecycle (blocking) -----------------------------------------------------------------
 
-    def _call(self, fn: Callable[[], _T]) -> _T:
-        """Run ``fn`` on the DuckDB thread and wait for it."""
+    def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn(*args)`` in the writer process and wait for it."""
         if self._executor is None:
-            raise RuntimeError("LiveWriter is not open")
-        return self._executor.submit(fn).result()
-
-    def _db(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            raise RuntimeError("LiveWriter is not open")
-        return self._con
+            raise RuntimeError(_NOT_OPEN)
+        return self._executor.submit(fn, *args).result()
 
     def open(self) -> None:
-        """Connect, create the schema and finish an interrupted seal; idempotent."""
+        """Start the writer process, connect, create the schema and finish an interrupted
+        seal; idempotent."""
         if self._executor is not None:
             return
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="cif-duckdb", initializer=self._lower_priority
-        )
-        try:
-            self._call(self._open_db)
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-            raise
+        self._start_worker()
         log.info(
-            "DuckDB history %s open (segments: %s); resuming after trade ids %s",
+            "DuckDB history %s open in writer process %d (nice +%d; segments: %s); "
+            "resuming after trade ids %s",
             self.db_path,
+            self.worker_pid(),
+            self.niceness,
             self.history_dir or "off",
             self.last_trade_ids() or "{} (empty)",
         )
 
-    def _lower_priority(self) -> None:
-        """Raise this (DuckDB) thread's nice value by ``niceness``; a failure is logged."""
-        # setpriority(PRIO_PROCESS, tid) is per thread on Linux only; elsewhere a thread id
-        # would name a process.
-        if self.niceness == 0 or not sys.platform.startswith("linux"):
-            return
-        tid = threading.get_native_id()
+    def _start_worker(self) -> None:
+        # spawn, not fork: this process runs threads (the event loop's executors, Redis
+        # and DuckDB clients), and a forked copy of their locks can hang the child.
+        self._executor = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=writer_process.init_worker,
+            initargs=(self.niceness,),
+        )
+        history = None if self.history_dir is None else str(self.history_dir)
         try:
-            os.setpriority(
-                os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.niceness
+            finished, waiting = self._call(
+                writer_process.open_db, str(self.db_path), self.threads, history
             )
-        except OSError as exc:
-            log.warning("could not lower the DuckDB thread's priority: %s", exc)
-
-    def _open_db(self) -> None:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.db_path))
-        try:
-            # SET, not a connect-time config: DuckDB refuses a second connection to the
-            # file with a different config in one process.
-            con.execute(f"SET threads = {int(self.threads)}")
-            ensure_schema(con)
-            segments.ensure_seal_tables(con)
-            if self.history_dir is not None:
-                self.stats.segments_written += segments.finish_pending(con, self.history_dir)
-            elif segments.pending_segment(con) is not None:
-                log.warning(
-                    "%s has an unfinished segment but no history_dir was given: "
-                    "it is finished by the next writer opened with one",
-                    self.db_path,
-                )
         except BaseException:
-            con.close()
+            self._executor.shutdown(wait=True)
+            self._executor = None
             raise
-        self._con = con
+        self.stats.segments_written += finished
+        if waiting:
+            log.warning(
+                "%s has an unfinished segment but no history_dir was given: "
+                "it is finished by the next writer opened with one",
+                self.db_path,
+            )
+
+    def _lost_worker(self, exc: BaseException) -> None:
+        """Drop a writer process that died (its pool is broken for good)."""
+        self.stats.worker_restarts += 1
+        self._worker_down = True
+        log.error(
+            "the DuckDB writer process died (%s); starting a new one, %d rows kept queued",
+            exc,
+            self._pending_rows,
+        )
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def _revive_worker(self) -> bool:
+        """Start a writer process in place of one that died; False (logged) if it fails."""
+        try:
+            # Off the loop: a new worker takes a moment to start and open the file.
+            await asyncio.to_thread(self._start_worker)
+        except Exception as exc:
+            log.error("could not start a DuckDB writer process (retried next flush): %s", exc)
+            return False
+        self._worker_down = False
+        log.info("DuckDB writer process %d took over %s", self.worker_pid(), self.db_path)
+        return True
+
+    def worker_pid(self) -> int:
+        """The writer process's pid."""
+        return self._call(writer_process.pid)
 
     def close(self) -> None:
-        """Write what is pending, seal it (with a ``history_dir``) and close the file.
+        """Write what is pending, seal it (with a ``history_dir``), close the file and stop
+        the writer process.
 
         Call it after ``run`` has returned (no flush in progress). Rows that still cannot
         be written are logged (and stay queued).
         """
+        if self._worker_down:
+            with contextlib.suppress(Exception):
+                self._start_worker()
+                self._worker_down = False
         if self._executor is None:
+            if self._pending_rows:
+                log.error(
+                    "closing %s without a writer process: %d rows not written",
+                    self.db_path,
+                    self._pending_rows,
+                )
+            self._worker_down = False
             return
         try:
             entries = self._take()
             if entries:
                 try:
-                    self._account(self._call(lambda: self._write(entries)))
+                    self._account(self._write(entries))
                 except Exception as exc:
                     self._restore(entries, exc)
             if self._pending_rows:
@@ -224,32 +248,25 @@ class LiveWriter:
                 )
             if self.history_dir is not None:
                 try:
-                    self.stats.segments_written += self._call(self._seal)
+                    self.stats.segments_written += self._call(
+                        writer_process.seal, str(self.history_dir)
+                    )
                 except Exception:
                     self.stats.seal_errors += 1
                     log.exception("final seal of %s failed", self.db_path)
-            self._call(self._close_db)
+            with contextlib.suppress(BrokenProcessPool):
+                self._call(writer_process.close_db)
         finally:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _close_db(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-
     def last_trade_ids(self) -> dict[str, int]:
         """The highest stored trade id per symbol (where live trade sequencing resumes)."""
-
-        def query() -> dict[str, int]:
-            rows = self._db().execute("SELECT symbol, max(trade_id) FROM trades GROUP BY symbol")
-            return {str(s): int(t) for s, t in rows.fetchall()}
-
-        return self._call(query)
+        return self._call(writer_process.last_trade_ids)
 
     def max_seq(self) -> dict[str, int]:
         """The highest stored ``seq`` per symbol over all tables (where ``seq`` resumes)."""
-        return self._call(lambda: max_seq_by_symbol(self._db()))
+        return self._call(writer_process.max_seq)
 
     # -- queueing (event loop, cheap) ---------------------------------------------------------
 
@@ -322,40 +339,16 @@ class LiveWriter:
         self._requeue(entries)
 
     def _write(self, entries: Iterable[_Entry]) -> _FlushOutcome:
-        """One transaction with every table's rows (DuckDB thread)."""
+        """One transaction with every table's rows, in the writer process (blocking)."""
         start = time.perf_counter()
-        # Rust builds the columns: in Python this per-row work held the GIL for 7-20 ms per
-        # flush, twice a second, and the event loop waited for it.
-        tables = live_store_columns(entries, texts_as_codes=True)
-        con = self._db()
-        try:
-            offered, inserted = self._insert(con, tables, ignore_duplicates=False)
-        except duckdb.ConstraintException:
-            # Some rows are already stored: a flush cancelled after its commit and requeued,
-            # or a restart over rows the gateway had not counted. Insert the rest.
-            offered, inserted = self._insert(con, tables, ignore_duplicates=True)
+        offered, inserted = self._call(writer_process.write, self._columns(entries))
         return _FlushOutcome(offered, inserted, time.perf_counter() - start)
 
     @staticmethod
-    def _insert(
-        con: duckdb.DuckDBPyConnection,
-        tables: Mapping[str, InsertColumns],
-        *,
-        ignore_duplicates: bool,
-    ) -> tuple[dict[str, int], dict[str, int]]:
-        offered: dict[str, int] = {}
-        inserted: dict[str, int] = {}
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for name, cols in tables.items():
-                offered[name], inserted[name] = insert_columns(
-                    con, name, cols, ignore_duplicates=ignore_duplicates
-                )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return offered, inserted
+    def _columns(entries: Iterable[_Entry]) -> Any:
+        # Rust builds the columns (a Python loop held the GIL for 7-20 ms per flush); the
+        # text columns go as codes, which pickle to the writer process as small arrays.
+        return live_store_columns(entries, texts_as_codes=True)
 
     def _account(self, outcome: _FlushOutcome) -> int:
         total = sum(outcome.inserted.values())
@@ -379,24 +372,36 @@ class LiveWriter:
         Events added meanwhile are queued for the next flush. On a failure the rows go
         back in front of the queue (retried next time) and 0 is returned.
         """
-        if self._executor is None:
-            raise RuntimeError("LiveWriter is not open")
+        if self._executor is None and not self._worker_down:
+            raise RuntimeError(_NOT_OPEN)
         lock, _ = self._primitives()
         async with lock:
+            if self._worker_down and not await self._revive_worker():
+                return 0
             entries = self._take()
             if not entries:
                 return 0
             loop = asyncio.get_running_loop()
+            start = time.perf_counter()
             try:
-                outcome = await loop.run_in_executor(self._executor, self._write, entries)
+                tables = self._columns(entries)
+                offered, inserted = await loop.run_in_executor(
+                    self._executor, writer_process.write, tables
+                )
             except asyncio.CancelledError:
-                # The thread may still commit them; writing them again later is harmless
+                # The writer may still commit them; writing them again later is harmless
                 # (their primary keys make it a no-op), losing them is not.
                 self._requeue(entries)
                 raise
+            except BrokenProcessPool as exc:
+                self._restore(entries, exc)
+                self._lost_worker(exc)
+                await self._revive_worker()
+                return 0
             except Exception as exc:
                 self._restore(entries, exc)
                 return 0
+            outcome = _FlushOutcome(offered, inserted, time.perf_counter() - start)
             total = self._account(outcome)
         await self._notify_flushed()
         return total
@@ -422,10 +427,6 @@ class LiveWriter:
 
     # -- sealing ------------------------------------------------------------------------------
 
-    def _seal(self) -> int:
-        assert self.history_dir is not None
-        return segments.seal(self._db(), self.history_dir)
-
     async def seal(self) -> int:
         """Seal the stored rows not sealed yet into Parquet segments; returns files written.
 
@@ -433,12 +434,15 @@ class LiveWriter:
         segment stays pending and the next ``seal`` finishes it first.
         """
         if self._executor is None:
-            raise RuntimeError("LiveWriter is not open")
+            down = self._worker_down
+            raise RuntimeError("the DuckDB writer process is down" if down else _NOT_OPEN)
         if self.history_dir is None:
             return 0
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        files = await loop.run_in_executor(self._executor, self._seal)
+        files = await loop.run_in_executor(
+            self._executor, writer_process.seal, str(self.history_dir)
+        )
         self.stats.segments_written += files
         if files:
             log.info(
