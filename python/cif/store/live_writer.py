@@ -30,7 +30,7 @@ import logging
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -41,6 +41,7 @@ from cif._core import BookTicker, DepthSnapshot, DepthUpdate, Trade, live_store_
 from cif.ingest.book_events import BookEvent
 from cif.store import writer_process
 from cif.store.schema import TABLES
+from cif.store.writer import InsertColumns
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +346,7 @@ class LiveWriter:
         return _FlushOutcome(offered, inserted, time.perf_counter() - start)
 
     @staticmethod
-    def _columns(entries: Iterable[_Entry]) -> Any:
+    def _columns(entries: Iterable[_Entry]) -> Mapping[str, InsertColumns]:
         # Rust builds the columns (a Python loop held the GIL for 7-20 ms per flush); the
         # text columns go as codes, which pickle to the writer process as small arrays.
         return live_store_columns(entries, texts_as_codes=True)

@@ -45,7 +45,7 @@ def init_worker(niceness: int) -> None:
         threading.Thread(
             target=_exit_with, args=(parent.sentinel,), name="parent watch", daemon=True
         ).start()
-    if niceness:
+    if niceness and hasattr(os, "nice"):  # not on Windows
         try:
             os.nice(niceness)
         except OSError as exc:
