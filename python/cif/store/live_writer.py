@@ -222,17 +222,18 @@ class LiveWriter:
         be written are logged (and stay queued).
         """
         if self._worker_down:
-            with contextlib.suppress(Exception):
+            self._worker_down = False
+            try:
                 self._start_worker()
-                self._worker_down = False
-        if self._executor is None:
-            if self._pending_rows:
+            except Exception as exc:
                 log.error(
-                    "closing %s without a writer process: %d rows not written",
+                    "closing %s without a writer process (%s): %d rows not written",
                     self.db_path,
+                    exc,
                     self._pending_rows,
                 )
-            self._worker_down = False
+                return
+        if self._executor is None:
             return
         try:
             entries = self._take()

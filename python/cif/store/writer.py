@@ -58,8 +58,9 @@ def insert_columns(
 
     A text column may come as :data:`TextCodes`: DuckDB then reads integer codes and looks
     the text up in a list passed as a parameter. Why: it reads a column of Python ``str``
-    holding the GIL, and on the live writer's thread that stalled the event loop for
-    ~6 ms per flush of 2,500 events (~1 ms with codes).
+    holding the GIL (when the live writer ran DuckDB on a thread beside the event loop,
+    ~6 ms per flush of 2,500 events, ~1 ms with codes), and codes are small arrays to
+    hand to the writer process.
     """
     src: dict[str, NDArray[np.generic]] = {}
     exprs: list[str] = []
@@ -93,6 +94,29 @@ def insert_columns(
         with contextlib.suppress(duckdb.Error):
             con.unregister(view)
     return n, int(inserted)
+
+
+def insert_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, InsertColumns],
+    *,
+    ignore_duplicates: bool = True,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """:func:`insert_columns` of every table in one transaction, all or nothing: rows
+    offered and rows inserted per table."""
+    offered: dict[str, int] = {}
+    inserted: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, cols in tables.items():
+            offered[name], inserted[name] = insert_columns(
+                con, name, cols, ignore_duplicates=ignore_duplicates
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return offered, inserted
 
 
 def _level_rows(
@@ -188,16 +212,7 @@ def append_batch(
         },
         "depth_levels": _level_rows(batch, symbols, seq),
     }
-    result = AppendResult()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, cols in tables.items():
-            offered, inserted = insert_columns(con, name, cols)
-            result.offered[name] = offered
-            result.inserted[name] = inserted
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    offered, inserted = insert_tables(con, tables)
+    result = AppendResult(offered, inserted)
     log.debug("appended batch: %s", result.inserted)
     return result

@@ -29,7 +29,7 @@ import duckdb
 
 from cif.store import segments
 from cif.store.schema import ensure_schema, max_seq_by_symbol
-from cif.store.writer import InsertColumns, insert_columns
+from cif.store.writer import InsertColumns, insert_tables
 
 _con: duckdb.DuckDBPyConnection | None = None
 
@@ -105,30 +105,9 @@ def write(tables: Mapping[str, InsertColumns]) -> tuple[dict[str, int], dict[str
     """
     con = _db()
     try:
-        return _insert(con, tables, ignore_duplicates=False)
+        return insert_tables(con, tables, ignore_duplicates=False)
     except duckdb.ConstraintException:
-        return _insert(con, tables, ignore_duplicates=True)
-
-
-def _insert(
-    con: duckdb.DuckDBPyConnection,
-    tables: Mapping[str, InsertColumns],
-    *,
-    ignore_duplicates: bool,
-) -> tuple[dict[str, int], dict[str, int]]:
-    offered: dict[str, int] = {}
-    inserted: dict[str, int] = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, cols in tables.items():
-            offered[name], inserted[name] = insert_columns(
-                con, name, cols, ignore_duplicates=ignore_duplicates
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return offered, inserted
+        return insert_tables(con, tables, ignore_duplicates=True)
 
 
 def seal(history_dir: str) -> int:
