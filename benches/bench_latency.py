@@ -18,6 +18,9 @@ the embedded Redis (``-`` on ``--redis-url``). A second line splits the latency 
 stages by the forecast's own timestamps: tick received → forecast published
 (``published_ns``: gateway, feature processor and forecaster), published → sent by the API
 (``sent_ns``), sent → received by the client.
+The client connects to ``/ws?batch=true`` (the forecasts queued together come as one JSON
+array frame, as a client that reads thousands a second should take them); ``--per-record``
+measures one frame per forecast.
 ``--processes split`` measures ``cif live --processes split``: ingest, features and
 forecast+api as three child processes of the command.
 
@@ -124,6 +127,7 @@ def _start_live(
 
 async def _measure(
     api_port: int,
+    batch: bool,
     symbols: list[str],
     warmup: float,
     seconds: float,
@@ -138,7 +142,8 @@ async def _measure(
     # (it shares the cores with what it measures)
     window: list[tuple[int, str | bytes]] = []
     note = ""
-    async with connect(f"ws://127.0.0.1:{api_port}/ws", max_size=None) as ws:
+    url = f"ws://127.0.0.1:{api_port}/ws" + ("?batch=true" if batch else "")
+    async with connect(url, max_size=None) as ws:
         await ws.send(
             json.dumps({"op": "subscribe", "symbols": symbols, "channels": ["forecasts"]})
         )
@@ -172,10 +177,11 @@ async def _measure(
         sent1, cpu1 = _sent(sim), sum(map(_cpu_s, pids))
         redis1 = sum(map(_cpu_s, redis_pids))
     for received, raw in window:
-        msg = json.loads(raw)
-        if msg.get("channel") == "forecasts":
-            d = msg["data"]
-            times.append((received, d["recv_ts_ns"], d["published_ns"], d["sent_ns"]))
+        parsed = json.loads(raw)
+        for msg in parsed if isinstance(parsed, list) else [parsed]:
+            if msg.get("channel") == "forecasts":
+                d = msg["data"]
+                times.append((received, d["recv_ts_ns"], d["published_ns"], d["sent_ns"]))
     if not times:
         return {"n": 0, "note": note or "no forecast after the warm-up"}
     dt = t1 - t0
@@ -238,6 +244,12 @@ def main() -> int:
         help='more arguments for cif live, one string (e.g. "--flush-interval 0.2")',
     )
     ap.add_argument(
+        "--per-record",
+        action="store_true",
+        help="one WebSocket frame per forecast (default: /ws?batch=true, the forecasts "
+        "queued together in one array frame)",
+    )
+    ap.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -287,7 +299,14 @@ def main() -> int:
                 try:
                     r = asyncio.run(
                         _measure(
-                            api_port, symbols, args.warmup, args.seconds, sim, pids, redis_pids
+                            api_port,
+                            not args.per_record,
+                            symbols,
+                            args.warmup,
+                            args.seconds,
+                            sim,
+                            pids,
+                            redis_pids,
                         )
                     )
                 finally:

@@ -26,7 +26,7 @@ from test_api_kit import (
     wait_until_async,
 )
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cif.bus.keys import forecasts_key
 from local_servers import free_port
@@ -106,6 +106,57 @@ def test_subscribed_client_gets_every_new_forecast_in_order_with_sent_ns(
             for m in got:
                 d = m["data"]
                 assert before_ns <= d["published_ns"] <= d["sent_ns"] <= time.time_ns()
+
+    asyncio.run(scenario())
+
+
+def test_a_batching_client_gets_the_same_records_in_arrays_and_replies_alone(
+    api: ApiServer, redis_client: redis.Redis
+) -> None:
+    async def frames(ws: ClientConnection, n_records: int) -> list[Any]:
+        got: list[Any] = []
+        while sum(len(f) if isinstance(f, list) else 1 for f in got) < n_records:
+            message = await asyncio.wait_for(ws.recv(), GUARD_S)
+            assert isinstance(message, str)
+            got.append(json.loads(message))
+        return got
+
+    async def scenario() -> None:
+        async with (
+            _connect(api) as plain,
+            connect(
+                api.ws_url + "?batch=true", proxy=None, open_timeout=GUARD_S, max_queue=None
+            ) as batched,
+        ):
+            await _subscribe(plain, ["ethusdt"])
+            await _subscribe(batched, ["ethusdt"])
+            seqs = list(range(100, 600))
+            add_forecasts(redis_client, "ethusdt", seqs)
+            one_by_one = await frames(plain, len(seqs))
+            arrays = await frames(batched, len(seqs))
+            # Every data frame is an array, and the records came together (500 at once).
+            assert all(isinstance(f, list) and f for f in arrays)
+            assert len(arrays) < len(seqs)
+            records = [m for f in arrays for m in f]
+            assert [m["data"]["seq"] for m in records] == seqs
+            # The same records as one-by-one, up to the time they were sent; one stamp a frame.
+            for m in [*records, *one_by_one]:
+                del m["data"]["sent_ns"]
+            assert records == one_by_one
+            # A reply is a single object, after the records queued before it.
+            reply = await _send(batched, {"op": "unsubscribe", "symbols": ["ethusdt"]})
+            assert reply["op"] == "unsubscribed"
+            assert (await _send(batched, {"op": "nope"}))["error"].startswith("bad message")
+
+    asyncio.run(scenario())
+
+
+def test_a_bad_batch_parameter_is_refused_at_the_handshake(api: ApiServer) -> None:
+    async def scenario() -> None:
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(api.ws_url + "?batch=maybe", proxy=None, open_timeout=GUARD_S):
+                pass
+        assert info.value.response.status_code == 403
 
     asyncio.run(scenario())
 
