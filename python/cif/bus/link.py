@@ -71,6 +71,8 @@ class _LinkProtocol(asyncio.Protocol):
         self.waiting: deque[_Call] = deque()
         #: why the connection is unusable (set once)
         self.failure: BaseException | None = None
+        #: which of the link's connections this is (1, 2, ...): set once it is usable
+        self.number = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its API
@@ -137,14 +139,36 @@ class RedisLink:
         p = self._p
         return p is not None and p.failure is None
 
-    async def round_trip(self, payload: bytes, n_replies: int) -> list[Any]:
+    @property
+    def connection(self) -> int | None:
+        """The number of the open connection (1 for the first, ...), ``None`` if there is
+        none: a caller that keeps state on a connection (``WATCH``) tells them apart."""
+        p = self._p
+        return p.number if p is not None and p.failure is None else None
+
+    async def round_trip(
+        self, payload: bytes, n_replies: int, *, connection: int | None = None
+    ) -> list[Any]:
         """Send ``payload`` (``n_replies`` complete RESP commands, see
         :func:`~cif.bus.stream_writer.pack_command`) and return their replies, error
-        replies as :class:`~redis.exceptions.ResponseError` in their place."""
+        replies as :class:`~redis.exceptions.ResponseError` in their place.
+
+        ``connection``: send only on that connection (see :attr:`connection`); when it is
+        gone, raise :class:`~redis.exceptions.ConnectionError` instead of connecting again.
+        """
+        return (await self.numbered_round_trip(payload, n_replies, connection=connection))[1]
+
+    async def numbered_round_trip(
+        self, payload: bytes, n_replies: int, *, connection: int | None = None
+    ) -> tuple[int, list[Any]]:
+        """:meth:`round_trip`, and the number of the connection it went over."""
         p = self._p
-        if p is None or p.failure is not None:
+        if connection is not None:
+            if p is None or p.failure is not None or p.number != connection:
+                raise RedisConnectionError(f"redis connection {connection} of the link is gone")
+        elif p is None or p.failure is not None:
             p = await self._connect()
-        return await self._send(p, payload, n_replies)
+        return p.number, await self._send(p, payload, n_replies)
 
     async def command(self, *args: bytes | str | int) -> Any:
         """One command's reply; an error reply raises it."""
@@ -213,6 +237,7 @@ class RedisLink:
                 raise
             self._p = p
             self.connects += 1
+            p.number = self.connects
             return p
 
 

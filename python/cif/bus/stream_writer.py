@@ -137,7 +137,6 @@ class StreamWriter:
         self._buffer: deque[AnyEntry] = deque()
         self._connected = True
         self._last_full_log = 0.0
-        self._maxlen_arg = bulk(str(maxlen).encode())
         self._tags: dict[str, str] = {}
         #: per stream key: ``XADD <key> MAXLEN ~ <maxlen>`` as RESP bulk strings
         self._xadd_heads: dict[str, bytes] = {}
@@ -250,7 +249,6 @@ class StreamWriter:
         ``EXEC`` in RESP: one transaction for all entries of one hash slot, in their original
         order."""
         heads = self._xadd_heads
-        maxlen = self._maxlen_arg
         parts: list[bytes] = [_MULTI]
         append = parts.append
         names = _NAME_BULKS
@@ -259,17 +257,9 @@ class StreamWriter:
             if head is None:
                 if len(heads) > 100_000:
                     heads.clear()
-                head = heads[e.key] = _XADD + bulk(e.key.encode()) + _MAXLEN_APPROX + maxlen
+                head = heads[e.key] = xadd_head(e.key, self._maxlen)
             if type(e) is PackedEntry:
-                # the body is <id> <n> <field> <value>...: XADD takes no field count
-                body = e.body
-                id_end = body.index(b"\r\n") + 2
-                id_end += int(body[1 : id_end - 2]) + 2
-                n = e.n_fields
-                append(b"*%d\r\n" % (6 + 2 * n))
-                append(head)
-                append(body[:id_end])
-                append(body[id_end + len(_count_bulk(n)) :])
+                append(xadd_command(head, e.body, e.n_fields))
                 continue
             assert isinstance(e, StreamEntry)
             fields = e.fields
@@ -371,6 +361,27 @@ _MULTI = b"*1\r\n$5\r\nMULTI\r\n"
 _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 _XADD = b"$4\r\nXADD\r\n"
 _MAXLEN_APPROX = b"$6\r\nMAXLEN\r\n$1\r\n~\r\n"
+
+
+def xadd_head(key: str, maxlen: int) -> bytes:
+    """``XADD <key> MAXLEN ~ <maxlen>`` as RESP bulk strings, for :func:`xadd_command`."""
+    return _XADD + bulk(key.encode()) + _MAXLEN_APPROX + bulk(b"%d" % maxlen)
+
+
+def xadd_command(head: bytes, body: bytes, n_fields: int) -> bytes:
+    """One XADD in RESP: ``head`` (:func:`xadd_head`), then the entry's ``body`` of
+    ``n_fields`` fields as the Rust encoders and the services pack it, ``<id> <n> <field>
+    <value>...`` bulk strings, less its field count (XADD takes none)."""
+    id_end = body.index(b"\r\n") + 2
+    id_end += int(body[1 : id_end - 2]) + 2
+    return b"".join(
+        [
+            b"*%d\r\n" % (6 + 2 * n_fields),
+            head,
+            body[:id_end],
+            body[id_end + len(_count_bulk(n_fields)) :],
+        ]
+    )
 
 
 def count_xadds(replies: Sequence[Any]) -> tuple[int, int, int, str]:

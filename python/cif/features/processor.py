@@ -16,7 +16,7 @@ Exactly-once output from at-least-once input
     ``seq`` is not above the engine's ``last_seq`` are skipped (``seen``).
 
 Merging by ``seq`` without waiting
-    The gateway writes each symbol's entries to both of its streams in one atomic script
+    The gateway writes each symbol's entries to both of its streams in one transaction
     (``cif.bus.stream_writer``), so when an entry of ``seq`` S is readable on one stream,
     every entry of the symbol with a smaller ``seq`` is readable on the other. One
     non-blocking ``XREADGROUP`` over both streams is an atomic snapshot: a stream that
@@ -31,12 +31,15 @@ Merging by ``seq`` without waiting
 Ownership: leases, fencing, failover, scale-out
     A processor works on a symbol only while it holds the symbol's lease
     (``lease:features:{sym}``, see :mod:`cif.features.leases`), renewed every third of its
-    TTL. Every step that changes shared state is a Lua script that first checks the lease
-    is still ours (fencing): the group read (a former owner must not pull new entries into
-    its own pending list, where the new owner would never see them), the claim, publishing
-    and the checkpoint with its acks. So a paused or partitioned former owner cannot
-    interfere once a new owner took over. Every key of a symbol (streams, lease,
-    checkpoint) carries the ``{sym}`` hash tag, so each script touches one Cluster slot.
+    TTL. Every step that changes shared state first checks the lease is still ours in the
+    same atomic step (fencing): the group read (a former owner must not pull new entries
+    into its own pending list, where the new owner would never see them), the claim,
+    publishing and the checkpoint with its acks. The hot loop's read and publish are
+    transactions under ``WATCH`` of the lease (:class:`cif.bus.fenced.LeaseWatch`), the
+    rarer steps Lua scripts that start with the check. So a paused or partitioned former
+    owner cannot interfere once a new owner took over. Every key of a symbol (streams,
+    lease, checkpoint) carries the ``{sym}`` hash tag, so each call touches one Cluster
+    slot.
 
     To scale out across cores or hosts, run several processes (``cif live --components
     features``) against the same Redis, each with its ``--symbols``. A symbol listed by
@@ -289,16 +292,6 @@ return acked
 #: apart at 2,500 events/s, and acking them in one call held Redis ~10-20 ms
 ACK_CHUNK = 500
 
-# KEYS: lease, trades stream, book stream. ARGV: owner, group, consumer, count.
-# The group read is fenced too: a former owner that lost its lease must not pull new
-# entries into its own pending list, where the new owner would never see them.
-_READ_LUA = (
-    FENCE_LUA
-    + """
-return redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
-                  'STREAMS', KEYS[2], KEYS[3], '>', '>')
-"""
-)
 
 _EVENT_INDEX_RE = re.compile(r"event (\d+)\b")
 
@@ -337,10 +330,13 @@ class _Session(SymbolSession[SymbolStats]):
         self.features = features_key(symbol, cfg.namespace)
         self.state = state_key(symbol, cfg.namespace)
         self.publisher = self.fence.publisher(self.features, cfg.maxlen)
-        #: the fenced ``XREADGROUP >`` over both streams (_READ_LUA), packed once
-        self._read_call = self.fence.pack_eval(
-            _READ_LUA, [self.trades, self.book], cfg.group, self.consumer, cfg.read_count
-        )
+        #: the ``XREADGROUP >`` over both streams, packed once. It is fenced too (run by
+        #: the lease watch): a former owner that lost its lease must not pull new entries
+        #: into its own pending list, where the new owner would never see them.
+        self._read_call = pack_command(
+            b"XREADGROUP", b"GROUP", cfg.group, self.consumer, b"COUNT", cfg.read_count,
+            b"STREAMS", self.trades, self.book, b">", b">",
+        )  # fmt: skip
         self.depth_width = max(cfg.depth_levels, default=0)
         self.engine: FeatureEngine | None = None
         self.pending: list[_Input] = []
@@ -501,11 +497,12 @@ class _Session(SymbolSession[SymbolStats]):
                 self.trades, self.book, self.last_ids[self.trades], self.last_ids[self.book],
             )  # fmt: skip
             calls.append(waiting)
-        calls.append(self._read_call)
-        replies = await self.link.round_trip(b"".join(calls), len(calls))
-        for earlier in replies[:-1]:  # the acks' count and the wait's entries: unused
-            check_reply(earlier)
-        reply = check_reply(replies[-1])
+        earlier, (reply,) = await self.fence.watch.transact(
+            self._read_call, 1, b"".join(calls), len(calls)
+        )
+        for r in earlier:  # the acks' count and the wait's entries: unused
+            check_reply(r)
+        reply = check_reply(reply)
         bound = math.inf
         n = 0
         for key, raw_entries in reply or []:

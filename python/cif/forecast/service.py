@@ -10,7 +10,7 @@ summary it publishes as JSON to ``eval:{sym}`` with each checkpoint: every
 Latency
     The goal is tick -> forecast on the WebSocket within 10 ms (p99) at 5k ticks/s, so
     nothing waits to fill a batch: whatever one ``XREADGROUP ... BLOCK 100`` returns is
-    scored and published at once (one fenced script call, one round trip), and only then
+    scored and published at once (one fenced transaction, one round trip), and only then
     fed to the evaluator. ``published_ns`` is the wall clock just before that round trip.
     The checkpoint, which runs between batches, costs O(rows since the last one), not
     O(forecasts waiting for their horizon) (see "Checkpoint" below): at 5k rows/s and a 10 s
@@ -65,7 +65,7 @@ Bad input
 
 Redis down or lease lost: that symbol's task stops and retries with backoff (re-acquiring
 the lease and restoring the checkpoint); the process stays up. The ownership loop is
-:mod:`cif.bus.owned_symbols`, the fenced scripts :mod:`cif.bus.fenced` (shared with the
+:mod:`cif.bus.owned_symbols`, the fenced calls :mod:`cif.bus.fenced` (shared with the
 feature processor). The checkpoint also records the digest of the published forecasts,
 ``digest:forecasts:{sym}`` (:mod:`cif.digest`: seq and the probabilities in class
 order), which ``cif replay --verify`` compares with an offline replay.
@@ -878,7 +878,7 @@ class _Session(SymbolSession[ForecastStats]):
         stats.evaluate_ns_total += time.perf_counter_ns() - t2
 
     async def _publish(self, batch: _Batch, probs: list[list[float]], ok: list[bool]) -> None:
-        """XADD the forecasts through the fenced script (chunks pipelined, one round trip)."""
+        """XADD the forecasts in one fenced transaction (one round trip)."""
         bodies = self._entry_bodies(batch.seqs, batch.ts, batch.recv_ts_ns, probs, ok)
         published = self._f_published + bulk(b"%d" % time.time_ns())
         done = await self.publisher.publish(

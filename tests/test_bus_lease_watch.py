@@ -1,0 +1,127 @@
+"""The hot loops' fenced transactions (cif.bus.fenced.LeaseWatch), against a real server.
+
+What the processor's group read and both services' publishes rely on: a transaction runs
+only while the lease is ours, exactly once (a renewal of the lease aborts it and it is sent
+again), never after the lease was taken or lapsed, and never on a connection whose watch was
+not confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from cif.bus.fenced import LeaseLost, LeaseWatch
+from cif.bus.link import RedisLink
+from cif.bus.stream_writer import pack_command
+from local_servers import RedisServer
+
+pytestmark = pytest.mark.timeout(60)
+
+LEASE = "lease:features:{btcusdt}"
+STREAM = "features:{btcusdt}"
+OWNER = "host:1:abcd"
+
+
+def _xadd(n: int) -> bytes:
+    return b"".join(pack_command("XADD", STREAM, "*", "n", i) for i in range(n))
+
+
+def test_transactions_run_while_the_lease_is_ours_and_a_renewal_only_retries(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    redis_client.set(LEASE, OWNER, px=60_000)
+
+    async def main() -> None:
+        link = RedisLink(redis_server.url)
+        watch = LeaseWatch(link, LEASE, OWNER)
+        before, replies = await watch.transact(_xadd(3), 3, pack_command("PING"), 1)
+        assert before == [b"PONG"]
+        assert len(replies) == 3
+        assert all(isinstance(r, bytes) for r in replies)
+        assert watch.retried == 0
+        # Our own renewal writes the watched key: the next transaction is aborted by Redis
+        # and sent again, and runs once; what rode along in front is not sent again.
+        redis_client.pexpire(LEASE, 60_000)
+        before, replies = await watch.transact(_xadd(2), 2, pack_command("INCR", "pings"), 1)
+        assert before == [1]
+        assert len(replies) == 2
+        assert watch.retried == 1
+        await link.close()
+
+    asyncio.run(main())
+    assert redis_client.xlen(STREAM) == 5
+    assert redis_client.get("pings") == b"1"
+
+
+@pytest.mark.parametrize("takeover", ["taken", "lapsed"])
+def test_no_transaction_runs_once_the_lease_is_someone_elses_or_gone(
+    redis_server: RedisServer, redis_client: redis.Redis, takeover: str
+) -> None:
+    redis_client.set(LEASE, OWNER, px=60_000)
+
+    async def main() -> None:
+        link = RedisLink(redis_server.url)
+        watch = LeaseWatch(link, LEASE, OWNER)
+        await watch.transact(_xadd(1), 1)
+        if takeover == "taken":
+            redis_client.set(LEASE, "other:2:ef01", px=60_000)
+        else:
+            redis_client.delete(LEASE)
+        with pytest.raises(LeaseLost):
+            await watch.transact(_xadd(1), 1)
+        assert watch.confirmed_on is None
+        with pytest.raises(LeaseLost):  # and not later either
+            await watch.transact(_xadd(1), 1)
+        await link.close()
+
+    asyncio.run(main())
+    assert redis_client.xlen(STREAM) == 1
+
+
+def test_a_watch_is_confirmed_again_on_a_new_connection(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    redis_client.set(LEASE, OWNER, px=60_000)
+
+    async def main() -> None:
+        link = RedisLink(redis_server.url)
+        watch = LeaseWatch(link, LEASE, OWNER)
+        await watch.transact(_xadd(1), 1)
+        assert watch.confirmed_on == link.connection == 1
+        client_id = await link.command("CLIENT", "ID")
+        assert redis_client.client_kill_filter(_id=client_id) == 1
+        while link.connected:  # until the link has seen the connection go
+            await asyncio.sleep(0)
+        # The watch lived on the lost connection: nothing is sent under it there...
+        with pytest.raises(RedisConnectionError, match="connection 1 of the link is gone"):
+            await link.round_trip(_xadd(1), 1, connection=1)
+        assert link.connects == 1  # ...and the link did not connect again under it
+        # The next transaction confirms a watch on a new connection first.
+        await watch.transact(_xadd(1), 1)
+        assert watch.confirmed_on == link.connection == 2
+        await link.close()
+
+    asyncio.run(main())
+    assert redis_client.xlen(STREAM) == 2
+
+
+def test_a_bad_command_fails_the_whole_transaction(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    redis_client.set(LEASE, OWNER, px=60_000)
+
+    async def main() -> None:
+        link = RedisLink(redis_server.url)
+        watch = LeaseWatch(link, LEASE, OWNER)
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+            await watch.transact(_xadd(1) + pack_command("XADD", STREAM), 2)
+        # The watch is still good: the next transaction runs.
+        await watch.transact(_xadd(1), 1)
+        await link.close()
+
+    asyncio.run(main())
+    assert redis_client.xlen(STREAM) == 1
