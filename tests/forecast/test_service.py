@@ -470,30 +470,47 @@ def test_checkpoints_are_exact_and_refuse_forged_or_foreign_state(
     asyncio.run(go())
 
 
-def test_publishing_and_checkpoints_are_fenced_by_the_lease(
+def test_reads_publishing_and_checkpoints_are_fenced_by_the_lease(
     redis_server: RedisServer, redis_client: redis.Redis, btc_features: Table
 ) -> None:
+    """A forecaster that lost its lease can neither publish nor checkpoint, nor pull new
+    entries into its pending list, where the new owner would never see them."""
     table = select(btc_features, slice(0, 5))
     entries = feature_entries(table)
+    write_entries(redis_server.url, entries[:2])
 
     async def go() -> None:
         fc = Forecaster(_config(redis_server.url))
         lease = Lease(fc.client, forecaster_lease_key(SYMBOL), fc.owner, 5.0)
         assert await lease.acquire()
         session = _Session(fc, SYMBOL, lease)
-        raw = [  # as Redis returns them
-            (e.entry_id.encode(), {k.encode(): encode_value(v) for k, v in e.fields.items()})
-            for e in entries
-        ]
-        await session._process(raw[:2])
+        await session.ensure_groups(features_key(SYMBOL))
+        raw = await session._read_new(wait=False)
+        assert [entry_id for entry_id, _ in raw] == [e.entry_id.encode() for e in entries[:2]]
+        await session._process(raw)
         await fc.client.set(forecaster_lease_key(SYMBOL), "someone-else")
+        await awrite_entries(redis_server.url, entries[2:])
+        for wait in (False, True):  # the read alone, and after the wait
+            with pytest.raises(LeaseLost):
+                await session._read_new(wait=wait)
         with pytest.raises(LeaseLost):
-            await session._process(raw[2:])
+            await session._process(
+                [  # as Redis returns them
+                    (
+                        e.entry_id.encode(),
+                        {k.encode(): encode_value(v) for k, v in e.fields.items()},
+                    )
+                    for e in entries[2:]
+                ]
+            )
         with pytest.raises(LeaseLost):
             await session._checkpoint()
         await fc.client.aclose()
 
     asyncio.run(go())
+    (group,) = redis_client.xinfo_groups(features_key(SYMBOL))
+    assert group["last-delivered-id"] == entries[1].entry_id.encode()  # nothing after the loss
+    assert group["pending"] == 2
     assert redis_client.xlen(forecasts_key(SYMBOL)) == 2
     assert redis_client.exists(state_key(SYMBOL)) == 0
     assert redis_client.exists(eval_key(SYMBOL)) == 0

@@ -9,8 +9,9 @@ summary it publishes as JSON to ``eval:{sym}`` with each checkpoint: every
 
 Latency
     The goal is tick -> forecast on the WebSocket within 10 ms (p99) at 5k ticks/s, so
-    nothing waits to fill a batch: whatever one ``XREADGROUP ... BLOCK 100`` returns is
-    scored and published at once (one fenced transaction, one round trip), and only then
+    nothing waits to fill a batch: whatever one fenced ``XREADGROUP`` returns (after an
+    ``XREAD ... BLOCK 100`` for new entries, in the same round trip) is scored and
+    published at once (one fenced transaction, one round trip), and only then
     fed to the evaluator. ``published_ns`` is the wall clock just before that round trip.
     The checkpoint, which runs between batches, costs O(rows since the last one), not
     O(forecasts waiting for their horizon) (see "Checkpoint" below): at 5k rows/s and a 10 s
@@ -94,6 +95,7 @@ from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
     LeaseLost,
+    check_reply,
     digest_args,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
@@ -516,6 +518,13 @@ class _Session(SymbolSession[ForecastStats]):
         #: of the model's features in it, the position of the mid)
         self._layout: tuple[bytes | None, int, list[int], int] = (None, 0, [], 0)
         self.publisher = self.fence.publisher(self.forecasts, cfg.maxlen)
+        #: XREADGROUP GROUP g c COUNT n STREAMS features >, packed once (see _read_new)
+        self._read_call = pack_command(
+            b"XREADGROUP", b"GROUP", cfg.group, self.consumer, b"COUNT", cfg.read_count,
+            b"STREAMS", self.features, b">",
+        )  # fmt: skip
+        #: the last entry ID read from the features stream (where a wait resumes)
+        self.last_id: bytes | str = b"$"
 
     def _fresh_evaluator(self) -> Evaluator:
         m = self.model
@@ -678,6 +687,30 @@ class _Session(SymbolSession[ForecastStats]):
         )
 
     # -- input -------------------------------------------------------------------------------
+
+    async def _read_new(self, wait: bool) -> list[tuple[Any, dict[Any, Any]]]:
+        """New entries, by one fenced, non-blocking ``XREADGROUP >`` (a former owner that
+        lost its lease must not pull new entries into its own pending list, where the new
+        owner would never see them). With ``wait``, the read is preceded, in the same round
+        trip, by a plain ``XREAD BLOCK`` until the stream has entries beyond the last ones
+        read (or the block time passes): a blocking read cannot run inside the transaction
+        that fences the group read, and a plain one changes nothing in the group."""
+        waiting = b""
+        if wait:
+            waiting = pack_command(
+                b"XREAD", b"COUNT", 1, b"BLOCK", self.cfg.block_ms, b"STREAMS",
+                self.features, self.last_id,
+            )  # fmt: skip
+        earlier, (reply,) = await self.fence.watch.transact(
+            self._read_call, 1, waiting, 1 if wait else 0
+        )
+        for r in earlier:  # the wait's entries: unused
+            check_reply(r)
+        reply = check_reply(reply)
+        entries = stream_entries(reply[0][1]) if reply else []
+        if entries:
+            self.last_id = entries[-1][0]
+        return entries
 
     async def _read_own_pending(self, stop: asyncio.Event) -> None:
         """Every entry delivered to us and not acked, from ID 0, processed in order."""
@@ -1040,21 +1073,16 @@ class _Session(SymbolSession[ForecastStats]):
         await self.ensure_groups(self.features)
         await self.claim_pending(self.features)  # read back with our own pending list
         await self._read_own_pending(stop)
-        cfg = self.cfg
-        # XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS features >, packed once
-        read = pack_command(
-            b"XREADGROUP", b"GROUP", cfg.group, self.consumer, b"COUNT", cfg.read_count,
-            b"BLOCK", cfg.block_ms, b"STREAMS", self.features, b">",
-        )  # fmt: skip
-        link = self.link
+        idle = False
         try:
             while not stop.is_set():
                 await self.maybe_renew()
-                reply = await link.call(read)
-                if reply:
-                    entries = stream_entries(reply[0][1])
-                    if entries:
-                        await self._process(entries)
+                entries = await self._read_new(wait=idle)
+                # Everything there was is read: wait before the next read (the wait returns
+                # at once if entries arrived meanwhile).
+                idle = len(entries) < self.cfg.read_count
+                if entries:
+                    await self._process(entries)
                 await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
             await self.final_checkpoint(bool(self.dirty or self.acks))
         except BaseException:
