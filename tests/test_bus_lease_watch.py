@@ -9,6 +9,7 @@ not confirmed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis
@@ -30,14 +31,30 @@ def _xadd(n: int) -> bytes:
     return b"".join(pack_command("XADD", STREAM, "*", "n", i) for i in range(n))
 
 
-def test_transactions_run_while_the_lease_is_ours_and_a_renewal_only_retries(
-    redis_server: RedisServer, redis_client: redis.Redis
-) -> None:
+@pytest.fixture
+def held(redis_server: RedisServer, redis_client: redis.Redis) -> str:
+    """The lease set to be ours; the server's URL."""
     redis_client.set(LEASE, OWNER, px=60_000)
+    return redis_server.url
+
+
+def _run(url: str, scenario: Callable[[RedisLink, LeaseWatch], Awaitable[None]]) -> None:
+    """``scenario`` with a new link and our watch on it (the link closed afterwards)."""
 
     async def main() -> None:
-        link = RedisLink(redis_server.url)
-        watch = LeaseWatch(link, LEASE, OWNER)
+        link = RedisLink(url)
+        try:
+            await scenario(link, LeaseWatch(link, LEASE, OWNER))
+        finally:
+            await link.close()
+
+    asyncio.run(main())
+
+
+def test_transactions_run_while_the_lease_is_ours_and_a_renewal_only_retries(
+    held: str, redis_client: redis.Redis
+) -> None:
+    async def scenario(link: RedisLink, watch: LeaseWatch) -> None:
         before, replies = await watch.transact(_xadd(3), 3, pack_command("PING"), 1)
         assert before == [b"PONG"]
         assert len(replies) == 3
@@ -50,22 +67,17 @@ def test_transactions_run_while_the_lease_is_ours_and_a_renewal_only_retries(
         assert before == [1]
         assert len(replies) == 2
         assert watch.retried == 1
-        await link.close()
 
-    asyncio.run(main())
+    _run(held, scenario)
     assert redis_client.xlen(STREAM) == 5
     assert redis_client.get("pings") == b"1"
 
 
 @pytest.mark.parametrize("takeover", ["taken", "lapsed"])
 def test_no_transaction_runs_once_the_lease_is_someone_elses_or_gone(
-    redis_server: RedisServer, redis_client: redis.Redis, takeover: str
+    held: str, redis_client: redis.Redis, takeover: str
 ) -> None:
-    redis_client.set(LEASE, OWNER, px=60_000)
-
-    async def main() -> None:
-        link = RedisLink(redis_server.url)
-        watch = LeaseWatch(link, LEASE, OWNER)
+    async def scenario(link: RedisLink, watch: LeaseWatch) -> None:
         await watch.transact(_xadd(1), 1)
         if takeover == "taken":
             redis_client.set(LEASE, "other:2:ef01", px=60_000)
@@ -76,20 +88,15 @@ def test_no_transaction_runs_once_the_lease_is_someone_elses_or_gone(
         assert watch.confirmed_on is None
         with pytest.raises(LeaseLost):  # and not later either
             await watch.transact(_xadd(1), 1)
-        await link.close()
 
-    asyncio.run(main())
+    _run(held, scenario)
     assert redis_client.xlen(STREAM) == 1
 
 
 def test_a_watch_is_confirmed_again_on_a_new_connection(
-    redis_server: RedisServer, redis_client: redis.Redis
+    held: str, redis_client: redis.Redis
 ) -> None:
-    redis_client.set(LEASE, OWNER, px=60_000)
-
-    async def main() -> None:
-        link = RedisLink(redis_server.url)
-        watch = LeaseWatch(link, LEASE, OWNER)
+    async def scenario(link: RedisLink, watch: LeaseWatch) -> None:
         await watch.transact(_xadd(1), 1)
         assert watch.confirmed_on == link.connection == 1
         client_id = await link.command("CLIENT", "ID")
@@ -103,25 +110,17 @@ def test_a_watch_is_confirmed_again_on_a_new_connection(
         # The next transaction confirms a watch on a new connection first.
         await watch.transact(_xadd(1), 1)
         assert watch.confirmed_on == link.connection == 2
-        await link.close()
 
-    asyncio.run(main())
+    _run(held, scenario)
     assert redis_client.xlen(STREAM) == 2
 
 
-def test_a_bad_command_fails_the_whole_transaction(
-    redis_server: RedisServer, redis_client: redis.Redis
-) -> None:
-    redis_client.set(LEASE, OWNER, px=60_000)
-
-    async def main() -> None:
-        link = RedisLink(redis_server.url)
-        watch = LeaseWatch(link, LEASE, OWNER)
+def test_a_bad_command_fails_the_whole_transaction(held: str, redis_client: redis.Redis) -> None:
+    async def scenario(link: RedisLink, watch: LeaseWatch) -> None:
         with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
             await watch.transact(_xadd(1) + pack_command("XADD", STREAM), 2)
         # The watch is still good: the next transaction runs.
         await watch.transact(_xadd(1), 1)
-        await link.close()
 
-    asyncio.run(main())
+    _run(held, scenario)
     assert redis_client.xlen(STREAM) == 1
