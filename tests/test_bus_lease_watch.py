@@ -124,3 +124,29 @@ def test_a_bad_command_fails_the_whole_transaction(held: str, redis_client: redi
 
     _run(held, scenario)
     assert redis_client.xlen(STREAM) == 1
+
+
+def test_a_transaction_whose_replies_were_not_read_leaves_the_watch_unconfirmed(
+    held: str, redis_client: redis.Redis
+) -> None:
+    async def scenario(link: RedisLink, watch: LeaseWatch) -> None:
+        await watch.transact(_xadd(1), 1)
+        # A caller cancelled while its transaction is in flight: the lease is taken meanwhile
+        # (before the trailing WATCH, whose GET nobody reads).
+        blocked = asyncio.create_task(
+            watch.transact(_xadd(1), 1, pack_command("BLPOP", "nothing", 0), 1)
+        )
+        while int(redis_client.info("clients")["blocked_clients"]) < 1:
+            await asyncio.sleep(0)
+        redis_client.set(LEASE, "other:2:ef01", px=60_000)
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        assert watch.confirmed_on is None
+        # The next transaction confirms first, and finds the lease gone.
+        redis_client.lpush("nothing", "x")  # let the cancelled round trip's commands run
+        with pytest.raises(LeaseLost):
+            await watch.transact(_xadd(1), 1)
+
+    _run(held, scenario)
+    assert redis_client.xlen(STREAM) == 1

@@ -205,6 +205,9 @@ class LeaseWatch:
             if self.confirmed_on is None or self.confirmed_on != self.link.connection:
                 await self._confirm()
             connection = self.confirmed_on
+            # Unconfirmed until the new watch's GET is read: a caller cancelled (or a
+            # connection lost) before that must not send the next transaction under it.
+            self.confirmed_on = None
             payload = b"".join([before, _MULTI, commands, _EXEC, self._watch])
             replies = await self.link.round_trip(payload, n_before + n + 4, connection=connection)
             if n_before:
