@@ -26,6 +26,8 @@ from redis.exceptions import ResponseError
 
 from cif.bus.link import RedisLink
 from cif.bus.stream_writer import (
+    EXEC,
+    MULTI,
     count_xadds,
     pack_command,
     pack_command_bulks,
@@ -92,9 +94,6 @@ STAGED_STATE_LUA = """
 redis.call('RENAME', KEYS[#KEYS], KEYS[2])
 """
 
-_MULTI = pack_command(b"MULTI")
-_EXEC = pack_command(b"EXEC")
-
 
 def staged_key(state_key: str) -> str:
     """Where a checkpoint's state waits for its fenced script: ``<state key>:staged`` (the
@@ -106,7 +105,7 @@ def pack_staged(stage_key: str, state: bytes, script_call: bytes) -> bytes:
     """``MULTI``, ``SET stage_key state``, the pre-packed fenced script call (the last of
     its KEYS ``stage_key``, its script starting with :data:`STAGED_STATE_LUA` after the
     fence), ``EXEC``: four replies, read by :func:`check_staged`."""
-    return b"".join([_MULTI, pack_command(b"SET", stage_key, state), script_call, _EXEC])
+    return b"".join([MULTI, pack_command(b"SET", stage_key, state), script_call, EXEC])
 
 
 def check_staged(replies: Sequence[Any]) -> Any:
@@ -208,7 +207,7 @@ class LeaseWatch:
             # Unconfirmed until the new watch's GET is read: a caller cancelled (or a
             # connection lost) before that must not send the next transaction under it.
             self.confirmed_on = None
-            payload = b"".join([before, _MULTI, commands, _EXEC, self._watch])
+            payload = b"".join([before, MULTI, commands, EXEC, self._watch])
             replies = await self.link.round_trip(payload, n_before + n + 4, connection=connection)
             if n_before:
                 before_replies = replies[:n_before]
@@ -224,6 +223,16 @@ class LeaseWatch:
             if isinstance(executed, BaseException):
                 raise next((r for r in queued if isinstance(r, BaseException)), executed)
             return before_replies, executed
+
+    async def call(self, command: bytes, before: Sequence[bytes] = ()) -> Any:
+        """One pre-packed command run while the lease is ours: its reply (an error reply
+        raised). ``before``: commands whose replies are not wanted (acks, a wait for
+        entries), sent ahead in the same round trip outside the transaction; an error among
+        them is raised too."""
+        earlier, (reply,) = await self.transact(command, 1, b"".join(before), len(before))
+        for r in earlier:
+            check_reply(r)
+        return check_reply(reply)
 
 
 @dataclass(frozen=True)

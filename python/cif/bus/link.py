@@ -251,6 +251,14 @@ def check_block_ms(block_ms: int, reply_timeout_s: float = REPLY_TIMEOUT_S) -> N
         )
 
 
+def wait_command(block_ms: int, keys: Sequence[str], after: Sequence[Any]) -> bytes:
+    """A plain ``XREAD COUNT 1 BLOCK block_ms`` on ``keys``: returns once any has an entry
+    after its ID in ``after`` (or the block time passed). It changes nothing in a consumer
+    group, so it needs no fence, and a fenced group read can follow it in the same round
+    trip (a blocking read cannot run inside the transaction that fences it)."""
+    return pack_command(b"XREAD", b"COUNT", 1, b"BLOCK", block_ms, b"STREAMS", *keys, *after)
+
+
 def stream_entries(raw: Sequence[Any] | None) -> list[tuple[Any, dict[Any, Any]]]:
     """The entries of one stream in a raw ``XREAD``/``XREADGROUP``/``XRANGE`` reply, as
     redis-py returns them: ``(id, {field: value})`` (``bytes``, or ``str`` from a decoding
@@ -258,4 +266,11 @@ def stream_entries(raw: Sequence[Any] | None) -> list[tuple[Any, dict[Any, Any]]
     return [(i, dict(zip(f[::2], f[1::2], strict=True)) if f else {}) for i, f in raw or ()]
 
 
-__all__ = ["CONNECT_TIMEOUT_S", "REPLY_TIMEOUT_S", "RedisLink", "check_block_ms", "stream_entries"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "REPLY_TIMEOUT_S",
+    "RedisLink",
+    "check_block_ms",
+    "stream_entries",
+    "wait_command",
+]

@@ -249,7 +249,7 @@ class StreamWriter:
         ``EXEC`` in RESP: one transaction for all entries of one hash slot, in their original
         order."""
         heads = self._xadd_heads
-        parts: list[bytes] = [_MULTI]
+        parts: list[bytes] = [MULTI]
         append = parts.append
         names = _NAME_BULKS
         for e in entries:
@@ -275,7 +275,7 @@ class StreamWriter:
                 else:
                     data = encode_value(value)
                 append(b"%s$%d\r\n%s\r\n" % (name_bulk, len(data), data))
-        append(_EXEC)
+        append(EXEC)
         return b"".join(parts)
 
     async def run(
@@ -311,28 +311,6 @@ class StreamWriter:
             log.warning("stopping with %d entries not written to redis", self.pending)
 
 
-# One XADD of a batch, counted, for the fenced publisher's script (cif.bus.fenced), which
-# must check its lease in the same atomic step. A refused ID ("equal or smaller than the
-# target stream top item") is a re-sent entry: counted as a duplicate, not an error (as
-# count_xadds counts this writer's).
-XADD_COUNTED_LUA = """
-local added, dups, rejected, first_err = 0, 0, 0, ''
-local function xadd(key, maxlen, id, first, last)
-  local res = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, unpack(ARGV, first, last))
-  if type(res) == 'table' and res.err then
-    if string.find(res.err, 'equal or smaller', 1, true) then
-      dups = dups + 1
-    else
-      rejected = rejected + 1
-      if first_err == '' then first_err = res.err end
-    end
-  else
-    added = added + 1
-  end
-end
-"""
-
-
 def bulk(data: bytes) -> bytes:
     """One RESP bulk string."""
     return b"$%d\r\n%s\r\n" % (len(data), data)
@@ -357,8 +335,9 @@ def pack_command_bulks(args: Sequence[bytes | str | int], bulks: Sequence[bytes]
     )
 
 
-_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
-_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+#: ``MULTI`` and ``EXEC``, packed (this writer's transactions and the fenced ones)
+MULTI = pack_command(b"MULTI")
+EXEC = pack_command(b"EXEC")
 _XADD = b"$4\r\nXADD\r\n"
 _MAXLEN_APPROX = b"$6\r\nMAXLEN\r\n$1\r\n~\r\n"
 
@@ -387,7 +366,7 @@ def xadd_command(head: bytes, body: bytes, n_fields: int) -> bytes:
 def count_xadds(replies: Sequence[Any]) -> tuple[int, int, int, str]:
     """``(added, duplicates, rejected, first error)`` of XADD replies (``EXEC``'s array):
     a refused ID ("equal or smaller than the target stream top item") is a re-sent entry,
-    counted as a duplicate, not an error; as the scripts' ``xadd`` counts them."""
+    counted as a duplicate, not an error."""
     added = dups = rejected = 0
     first_error = ""
     for reply in replies:

@@ -87,7 +87,7 @@ from cif.bus.fenced import (
     text,
 )
 from cif.bus.keys import book_key, digest_key, features_key, trades_key
-from cif.bus.link import check_block_ms, stream_entries
+from cif.bus.link import check_block_ms, stream_entries, wait_command
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession, paced_interval
 from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
@@ -492,17 +492,11 @@ class _Session(SymbolSession[SymbolStats]):
         acks = self._ack_chunk()
         calls = [acks] if acks else []
         if wait:
-            waiting = pack_command(
-                b"XREAD", b"COUNT", 1, b"BLOCK", self.cfg.block_ms, b"STREAMS",
-                self.trades, self.book, self.last_ids[self.trades], self.last_ids[self.book],
-            )  # fmt: skip
-            calls.append(waiting)
-        earlier, (reply,) = await self.fence.watch.transact(
-            self._read_call, 1, b"".join(calls), len(calls)
-        )
-        for r in earlier:  # the acks' count and the wait's entries: unused
-            check_reply(r)
-        reply = check_reply(reply)
+            streams = (self.trades, self.book)
+            calls.append(
+                wait_command(self.cfg.block_ms, streams, [self.last_ids[k] for k in streams])
+            )
+        reply = await self.fence.watch.call(self._read_call, calls)
         bound = math.inf
         n = 0
         for key, raw_entries in reply or []:

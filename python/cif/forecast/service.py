@@ -95,11 +95,10 @@ from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
     LeaseLost,
-    check_reply,
     digest_args,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
-from cif.bus.link import check_block_ms, stream_entries
+from cif.bus.link import check_block_ms, stream_entries, wait_command
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession, paced_interval
 from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
@@ -695,18 +694,8 @@ class _Session(SymbolSession[ForecastStats]):
         trip, by a plain ``XREAD BLOCK`` until the stream has entries beyond the last ones
         read (or the block time passes): a blocking read cannot run inside the transaction
         that fences the group read, and a plain one changes nothing in the group."""
-        waiting = b""
-        if wait:
-            waiting = pack_command(
-                b"XREAD", b"COUNT", 1, b"BLOCK", self.cfg.block_ms, b"STREAMS",
-                self.features, self.last_id,
-            )  # fmt: skip
-        earlier, (reply,) = await self.fence.watch.transact(
-            self._read_call, 1, waiting, 1 if wait else 0
-        )
-        for r in earlier:  # the wait's entries: unused
-            check_reply(r)
-        reply = check_reply(reply)
+        waiting = [wait_command(self.cfg.block_ms, [self.features], [self.last_id])] if wait else []
+        reply = await self.fence.watch.call(self._read_call, waiting)
         entries = stream_entries(reply[0][1]) if reply else []
         if entries:
             self.last_id = entries[-1][0]
