@@ -34,7 +34,14 @@ from cif.features.leases import Lease
 from cif.forecast.evaluation import P_MIN, Evaluator, _Sum, _Track, auc_bin
 from cif.forecast.labels import CLASSES_2, CLASSES_3, DOWN, FLAT, NO_LABEL, UP, LabelTracker
 from cif.forecast.models import ArtifactError, LogisticModel, Model
-from cif.forecast.service import Forecaster, ForecasterConfig, _Session, forecaster_lease_key
+from cif.forecast.service import (
+    COMPACT_ROWS,
+    Forecaster,
+    ForecasterConfig,
+    _ColumnQueue,
+    _Session,
+    forecaster_lease_key,
+)
 
 SYMBOL = "btcusdt"
 NAN = math.nan
@@ -733,6 +740,34 @@ def test_decode_feed_and_publish_match_the_previous_code(model_fn: Any) -> None:
         assert tail.startswith(b"$12\r\npublished_ns\r\n$19\r\n")
     n_fields = 11 if k == 2 else 12
     assert {n_args for _, n_args in publisher.calls} == {2 + 2 * n_fields}
+
+
+def test_column_queue_compaction_changes_no_column() -> None:
+    """Rows converted to arrays a few hundred at a time between batches (compact) give the
+    columns of the rows converted all at once at the checkpoint, whatever the heads."""
+    dtypes = (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8"))
+    compacted, plain = _ColumnQueue(dtypes, (0, 3, 3)), _ColumnQueue(dtypes, (0, 3, 3))
+    rng = np.random.default_rng(5)
+    index = head = 0
+    compactions = 0
+    for step in range(200):
+        n = int(rng.integers(0, 60))
+        probs, base = rng.random(3 * n).tolist(), rng.random(3 * n).tolist()
+        for q in (compacted, plain):
+            q.new[0].extend(range(index, index + n))
+            q.new[1].extend(probs)
+            q.new[2].extend(base)
+        index += n
+        waiting = len(compacted.new[0])
+        compacted.compact()
+        compactions += waiting >= COMPACT_ROWS
+        if step % 13 == 12:
+            head = min(index, head + int(rng.integers(0, 400)))
+            at = None if step % 65 == 64 else head
+            got, want = compacted.columns(at), plain.columns(at)
+            assert [c.tolist() for c in got] == [c.tolist() for c in want]
+            assert [c.dtype for c in got] == [c.dtype for c in want]
+    assert compactions > 5
 
 
 def test_feed_falls_back_to_one_row_at_a_time_on_a_row_the_evaluator_refuses() -> None:

@@ -30,6 +30,7 @@ import pytest
 import redis
 from numpy.typing import ArrayLike, NDArray
 
+from cif.bus.fenced import ACK_CHUNK
 from cif.bus.keys import eval_key, features_key, forecasts_key
 from cif.bus.stream_writer import StreamEntry, encode_value
 from cif.features.entries import ROW_FIELDS, FeatureRow, row_entries
@@ -514,6 +515,43 @@ def test_reads_publishing_and_checkpoints_are_fenced_by_the_lease(
     assert redis_client.xlen(forecasts_key(SYMBOL)) == 2
     assert redis_client.exists(state_key(SYMBOL)) == 0
     assert redis_client.exists(eval_key(SYMBOL)) == 0
+
+
+def test_entries_are_acked_in_chunks_once_a_checkpoint_covers_them(
+    redis_server: RedisServer, redis_client: redis.Redis, btc_features: Table
+) -> None:
+    """Scored entries stay pending until a checkpoint has landed; then each read carries
+    one fenced chunk of their acks (not the checkpoint, whose one big ack held Redis up);
+    a former owner's acks are refused."""
+    n = 2 * ACK_CHUNK + 50
+    entries = feature_entries(select(btc_features, slice(0, n)))
+    write_entries(redis_server.url, entries)
+
+    async def go() -> list[int]:
+        fc = Forecaster(_config(redis_server.url, read_count=n))
+        lease = Lease(fc.client, forecaster_lease_key(SYMBOL), fc.owner, 5.0)
+        assert await lease.acquire()
+        session = _Session(fc, SYMBOL, lease)
+        await session.ensure_groups(features_key(SYMBOL))
+        seen: list[int] = []
+        raw = await session._read_new(wait=False)
+        assert len(raw) == n
+        await session._process(raw)
+        seen.append(unacked(redis_client))  # scored, not covered
+        await session._checkpoint()
+        seen.append(unacked(redis_client))  # covered, not yet acked
+        for _ in range(2):
+            assert await session._read_new(wait=False) == []  # one chunk of acks each
+            seen.append(unacked(redis_client))
+        await fc.client.set(forecaster_lease_key(SYMBOL), "someone-else")
+        with pytest.raises(LeaseLost):
+            await session.flush_acks()
+        seen.append(unacked(redis_client))
+        await session.link.close()
+        await fc.client.aclose()
+        return seen
+
+    assert asyncio.run(go()) == [n, n, n - ACK_CHUNK, 50, 50]
 
 
 def test_a_redis_outage_stops_the_symbol_not_the_process(

@@ -79,6 +79,7 @@ from numpy.typing import NDArray
 
 from cif._core import FeatureEngine
 from cif.bus.fenced import (
+    ACK_CHUNK,
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
     LeaseLost,
@@ -287,10 +288,6 @@ ack(KEYS[3], 4 + n_trades, #ARGV)
 return acked
 """
 )
-
-#: entry IDs acked per call: a checkpoint covers ~20,000 entries a minute-window's state
-#: apart at 2,500 events/s, and acking them in one call held Redis ~10-20 ms
-ACK_CHUNK = 500
 
 
 _EVENT_INDEX_RE = re.compile(r"event (\d+)\b")
@@ -752,6 +749,7 @@ class FeatureProcessor(OwnedSymbols[SymbolStats]):
 
 
 __all__ = [
+    "ACK_CHUNK",
     "GROUP",
     "ConfigMismatch",
     "FeatureProcessor",

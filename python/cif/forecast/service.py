@@ -20,13 +20,18 @@ Latency
 
 Exactly-once output from at-least-once input
     The same scheme as the feature processor (:mod:`cif.features.processor`): input entries
-    are acked ONLY by the fenced script that also stores the forecaster's state
-    (``forecasts-state:{sym}``) and the evaluation summary. After a crash (kill -9) the next
-    owner restores the state, claims the unacked entries (``XAUTOCLAIM``, then its own
-    pending list from 0) and re-processes them in order from exactly that state: the model
-    is deterministic, so the forecasts are bit-identical and their re-publication is refused
-    by Redis (ID not above the stream's top; counted as ``republished``, a no-op), and the
-    evaluator, fed the same rows from the same state, ends where an uninterrupted run ends.
+    are acked ONLY once a checkpoint covering them has landed: the fenced script that
+    stores the forecaster's state (``forecasts-state:{sym}``), the evaluation summary and
+    the output digest; then each read carries one fenced chunk of their acks
+    (:data:`~cif.bus.fenced.ACK_CHUNK`), not the checkpoint itself (acking a few thousand
+    entries in one script held Redis, and every stage of the pipeline, for 4-7 ms). An
+    entry covered but not yet acked when the process dies is delivered again and skipped
+    as ``seen``. After a crash (kill -9) the next owner restores the state, claims the
+    unacked entries (``XAUTOCLAIM``, then its own pending list from 0) and re-processes
+    them in order from exactly that state: the model is deterministic, so the forecasts are
+    bit-identical and their re-publication is refused by Redis (ID not above the stream's
+    top; counted as ``republished``, a no-op), and the evaluator, fed the same rows from
+    the same state, ends where an uninterrupted run ends.
     Rows whose ``seq`` is not above the state's last one are skipped (``seen``: only a
     rewound group re-delivers them).
 
@@ -59,10 +64,11 @@ Checkpoint format (``forecasts-state:{sym}``)
 Bad input
     An entry that cannot be decoded, whose ID is not ``<seq>-0``, whose time goes backwards
     or that lacks a feature the model or the labels need is counted per reason, the first
-    few logged with a sample, skipped, and acked with the next checkpoint. A row the model
-    fails on (exception, or probabilities that are not finite, in [0, 1] and summing to 1
-    within 1e-12) gets no forecast (counted) but still feeds the labels: its mid is real
-    market data that settles other rows' outcomes, and the batch labels use every row too.
+    few logged with a sample, skipped, and acked once the next checkpoint has landed. A
+    row the model fails on (exception, or probabilities that are not finite, in [0, 1] and
+    summing to 1 within 1e-12) gets no forecast (counted) but still feeds the labels: its
+    mid is real market data that settles other rows' outcomes, and the batch labels use
+    every row too.
 
 Redis down or lease lost: that symbol's task stops and retries with backoff (re-acquiring
 the lease and restoring the checkpoint); the process stays up. The ownership loop is
@@ -92,9 +98,12 @@ import redis.asyncio as aioredis
 from numpy.typing import NDArray
 
 from cif.bus.fenced import (
+    ACK_CHUNK,
+    ACK_LUA,
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
     LeaseLost,
+    check_reply,
     digest_args,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
@@ -256,11 +265,12 @@ class StateError(RuntimeError):
 
 # -- scripts -----------------------------------------------------------------------------------
 
-# KEYS: lease, state, eval summary, features stream, digest hash, the staged state. ARGV:
+# KEYS: lease, state, eval summary, features stream (unused: the layout of
+# CHECKPOINT_DIGEST_LUA, whose digest hash is KEYS[5]), digest hash, the staged state. ARGV:
 # owner, group, '' (unused), summary, digest state ('' = none), digest count, digest hex,
-# first seq, last seq, entry ids to ack... State, summary, output digest (cif.digest) and
-# acks change together or not at all, so after a crash no re-published forecast counts twice
-# in the digest.
+# first seq, last seq. State, summary and output digest (cif.digest) change together or not
+# at all, so after a crash no re-published forecast counts twice in the digest. The inputs
+# are acked afterwards (_Session._ack_chunk).
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + STAGED_STATE_LUA
@@ -269,8 +279,7 @@ redis.call('SET', KEYS[3], ARGV[4])
 """
     + CHECKPOINT_DIGEST_LUA
     + """
-ack(KEYS[4], 10, #ARGV)
-return acked
+return 0
 """
 ).encode()
 
@@ -319,6 +328,10 @@ def check_evaluator_layout(ev: Evaluator) -> None:
         raise TypeError(f"unexpected evaluator queue items {item!r} / {row!r}: update the service")
 
 
+#: rows a :class:`_ColumnQueue` gathers in Python lists before it converts them to arrays
+COMPACT_ROWS: Final = 256
+
+
 class _ColumnQueue:
     """A column copy of one of the evaluator's FIFO queues (first column: the row index).
 
@@ -327,13 +340,18 @@ class _ColumnQueue:
     arrays, appends them to the columns kept from the last checkpoint and drops the rows
     the evaluator has settled since (every index below its queue's head: both queues are
     FIFO in row order). A checkpoint thus costs O(rows since the last one) instead of
-    re-encoding every waiting forecast from Python tuples each time."""
+    re-encoding every waiting forecast from Python tuples each time; and :meth:`compact`,
+    called after each batch, turns the lists into arrays every :data:`COMPACT_ROWS` rows,
+    so the checkpoint (which runs on the event loop, ahead of the next batch) does not
+    convert the thousands of rows of seconds at once: that took 1-6 ms of its 4-11."""
 
     def __init__(self, dtypes: Sequence[np.dtype[Any]], widths: Sequence[int]) -> None:
         self.dtypes = tuple(dtypes)
         self.widths = tuple(widths)  # 0: a 1-D column, k: (n, k)
         self.new: tuple[list[Any], ...] = tuple([] for _ in self.dtypes)
         self._cols = self.empty_columns()
+        #: rows converted by :meth:`compact` since the last :meth:`columns`, oldest first
+        self._chunks: list[tuple[NDArray[Any], ...]] = []
 
     def empty_columns(self) -> tuple[NDArray[Any], ...]:
         return tuple(
@@ -343,20 +361,34 @@ class _ColumnQueue:
 
     def reset(self, cols: Sequence[NDArray[Any]]) -> None:
         self._cols = tuple(cols)
+        self._chunks.clear()
         for values in self.new:
             values.clear()
+
+    def _take_new(self) -> tuple[NDArray[Any], ...]:
+        added = tuple(
+            np.array(values, dtype=d).reshape(-1, w) if w else np.array(values, dtype=d)
+            for values, d, w in zip(self.new, self.dtypes, self.widths, strict=True)
+        )
+        for values in self.new:
+            values.clear()
+        return added
+
+    def compact(self) -> None:
+        """Convert the rows appended so far into arrays, once there are
+        :data:`COMPACT_ROWS` of them."""
+        if len(self.new[0]) >= COMPACT_ROWS:
+            self._chunks.append(self._take_new())
 
     def columns(self, head: int | None) -> tuple[NDArray[Any], ...]:
         """The rows with index >= ``head`` (None: none), as arrays."""
         cols = self._cols
+        parts = self._chunks
         if self.new[0]:
-            added = tuple(
-                np.array(values, dtype=d).reshape(-1, w) if w else np.array(values, dtype=d)
-                for values, d, w in zip(self.new, self.dtypes, self.widths, strict=True)
-            )
-            cols = tuple(np.concatenate(pair) for pair in zip(cols, added, strict=True))
-            for values in self.new:
-                values.clear()
+            parts.append(self._take_new())
+        if parts:
+            cols = tuple(np.concatenate(c) for c in zip(cols, *parts, strict=True))
+            parts.clear()
         if head is None:
             cols = self.empty_columns()
         else:
@@ -460,8 +492,10 @@ class _Session(SymbolSession[ForecastStats]):
         self.forecast_queue = _ColumnQueue(
             (np.dtype("<i8"), np.dtype("<f8"), np.dtype("<f8")), (0, self.k, self.k)
         )
-        #: entry IDs to ack with the next checkpoint, as RESP bulk strings (``bulk(id)``)
+        #: entry IDs the next checkpoint covers, as RESP bulk strings (``bulk(id)``)
         self.acks: list[bytes] = []
+        #: entry IDs a landed checkpoint covers, acked a chunk per read (:meth:`_ack_chunk`)
+        self.ackable: list[bytes] = []
         self.dirty = False
         self.last_checkpoint = time.monotonic()
         #: size of the last checkpoint's state (paces the next one)
@@ -694,12 +728,32 @@ class _Session(SymbolSession[ForecastStats]):
         trip, by a plain ``XREAD BLOCK`` until the stream has entries beyond the last ones
         read (or the block time passes): a blocking read cannot run inside the transaction
         that fences the group read, and a plain one changes nothing in the group."""
-        waiting = [wait_command(self.cfg.block_ms, [self.features], [self.last_id])] if wait else []
-        reply = await self.fence.watch.call(self._read_call, waiting)
+        # A chunk of acks rides along in front, in the same round trip.
+        acks = self._ack_chunk()
+        before = [acks] if acks else []
+        if wait:
+            before.append(wait_command(self.cfg.block_ms, [self.features], [self.last_id]))
+        reply = await self.fence.watch.call(self._read_call, before)
         entries = stream_entries(reply[0][1]) if reply else []
         if entries:
             self.last_id = entries[-1][0]
         return entries
+
+    def _ack_chunk(self) -> bytes:
+        """The fenced ``XACK`` of the next :data:`~cif.bus.fenced.ACK_CHUNK` entry IDs a
+        landed checkpoint covers, pre-packed (``b""``: none waiting)."""
+        ackable = self.ackable
+        if not ackable:
+            return b""
+        chunk = ackable[:ACK_CHUNK]
+        del ackable[:ACK_CHUNK]
+        return self.fence.pack_eval_bulks(ACK_LUA, [self.features], [self.cfg.group], chunk)
+
+    async def flush_acks(self) -> None:
+        """Ack every entry a landed checkpoint covers, a chunk per round trip."""
+        while call := self._ack_chunk():
+            (reply,) = await self.link.round_trip(call, 1)
+            check_reply(reply)
 
     async def _read_own_pending(self, stop: asyncio.Event) -> None:
         """Every entry delivered to us and not acked, from ID 0, processed in order."""
@@ -1016,6 +1070,8 @@ class _Session(SymbolSession[ForecastStats]):
             f_idx.append(index)
             f_probs.extend(p)
             f_base.extend(base)
+        self.row_queue.compact()
+        self.forecast_queue.compact()
 
     # -- checkpoint --------------------------------------------------------------------------
 
@@ -1030,7 +1086,8 @@ class _Session(SymbolSession[ForecastStats]):
         return self.dirty and now - self.last_checkpoint >= self.checkpoint_interval()
 
     def checkpoint_call(self) -> Coroutine[Any, Any, None]:
-        """The fenced call of the state, the summary and the acks as they are now."""
+        """The fenced call of the state and the summary as they are now; the entries it
+        covers become ackable once it has landed."""
         blob = self.snapshot()
         self.state_bytes = len(blob)
         summary = json.dumps(self.evaluator.summary(), allow_nan=False, separators=(",", ":"))
@@ -1043,7 +1100,8 @@ class _Session(SymbolSession[ForecastStats]):
         self.last_checkpoint = time.monotonic()
 
         async def call() -> None:
-            await self.fence.eval_staged(_CHECKPOINT_LUA, keys, args, acks, blob)
+            await self.fence.eval_staged(_CHECKPOINT_LUA, keys, args, (), blob)
+            self.ackable += acks
 
         return call()
 
@@ -1074,6 +1132,7 @@ class _Session(SymbolSession[ForecastStats]):
                     await self._process(entries)
                 await self.checkpoint_step(self._checkpoint_due(time.monotonic()))
             await self.final_checkpoint(bool(self.dirty or self.acks))
+            await self.flush_acks()
         except BaseException:
             self.drop_checkpoint()
             raise
