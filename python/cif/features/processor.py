@@ -79,11 +79,10 @@ from numpy.typing import NDArray
 
 from cif._core import FeatureEngine
 from cif.bus.fenced import (
-    ACK_CHUNK,
+    ACK_CHUNK,  # re-exported: the processor's tests size their batches by it
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
     LeaseLost,
-    check_reply,
     digest_args,
     text,
 )
@@ -260,32 +259,13 @@ class ConfigMismatch(RuntimeError):
 # ARGV: owner, group, '', '' (unused, the same layout), digest state ('' = none), digest count,
 # digest hex, first seq, last seq. The output digest (cif.digest) is stored by the same
 # call as the engine snapshot, so after a crash both resume from the same row and no
-# re-processed row counts twice. The inputs are acked afterwards (_Session._ack_chunk).
+# re-processed row counts twice. The inputs are acked afterwards (SymbolSession.ack_chunk).
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + STAGED_STATE_LUA
     + CHECKPOINT_DIGEST_LUA
     + """
 return 0
-"""
-)
-
-# KEYS: lease, trades stream, book stream. ARGV: owner, group, number of trade ids, trade
-# ids..., book ids... The acks of entries a landed checkpoint covers, a chunk at a time
-# (see _Session._ack_chunk).
-_ACK_LUA = (
-    FENCE_LUA
-    + """
-local acked = 0
-local function ack(key, first, last)
-  if first <= last then
-    acked = acked + redis.call('XACK', key, ARGV[2], unpack(ARGV, first, last))
-  end
-end
-local n_trades = tonumber(ARGV[3])
-ack(KEYS[2], 4, 3 + n_trades)
-ack(KEYS[3], 4 + n_trades, #ARGV)
-return acked
 """
 )
 
@@ -343,8 +323,7 @@ class _Session(SymbolSession[SymbolStats]):
         self.ack_trades: list[bytes] = []
         self.ack_book: list[bytes] = []
         #: entry IDs a landed checkpoint covers, acked a chunk per loop step
-        self.ackable_trades: list[bytes] = []
-        self.ackable_book: list[bytes] = []
+        self.ackable = {self.trades: [], self.book: []}
         self.since_checkpoint = 0
         self.dirty = False
         self.last_checkpoint = time.monotonic()
@@ -438,38 +417,8 @@ class _Session(SymbolSession[SymbolStats]):
         return last
 
     def _ack(self, is_trade: bool, entry_id: bytes) -> None:
-        # Kept as RESP arguments (_ack_chunk), acked once a checkpoint covers them.
+        # Kept as RESP arguments (ack_chunk), acked once a checkpoint covers them.
         (self.ack_trades if is_trade else self.ack_book).append(bulk(entry_id))
-
-    def _ack_chunk(self) -> bytes:
-        """The fenced ``XACK`` of the next :data:`ACK_CHUNK` entry IDs a landed checkpoint
-        covers, pre-packed (``b""``: none waiting).
-
-        Acks are not part of the checkpoint call: a checkpoint of a large state covers tens
-        of thousands of entries, and one script acking them all held Redis, and with it
-        every stage of the pipeline, for 10-20 ms. Acking them a chunk at a time after the
-        checkpoint has landed is as safe: an entry the checkpoint covers but not yet acked
-        is delivered again after a restart and skipped as seen."""
-        trades, book = self.ackable_trades, self.ackable_book
-        if not trades and not book:
-            return b""
-        n_trades = min(len(trades), ACK_CHUNK)
-        n_book = min(len(book), ACK_CHUNK - n_trades)
-        call = self.fence.pack_eval_bulks(
-            _ACK_LUA,
-            [self.trades, self.book],
-            [self.cfg.group, n_trades],
-            [*trades[:n_trades], *book[:n_book]],
-        )
-        del trades[:n_trades]
-        del book[:n_book]
-        return call
-
-    async def flush_acks(self) -> None:
-        """Ack every entry a landed checkpoint covers, a chunk per round trip."""
-        while call := self._ack_chunk():
-            (reply,) = await self.link.round_trip(call, 1)
-            check_reply(reply)
 
     async def _read_new(self, wait: bool) -> tuple[float, int]:
         """One fenced ``XREADGROUP >`` over both streams: the ``seq`` up to which the
@@ -486,8 +435,7 @@ class _Session(SymbolSession[SymbolStats]):
         (and a turn of this process's event loop) in between.
         """
         # A chunk of acks rides along in front, in the same round trip.
-        acks = self._ack_chunk()
-        calls = [acks] if acks else []
+        calls = self.ack_chunk()
         if wait:
             streams = (self.trades, self.book)
             calls.append(
@@ -650,8 +598,8 @@ class _Session(SymbolSession[SymbolStats]):
 
         async def call() -> None:
             await self.fence.eval_staged(_CHECKPOINT_LUA, keys, args, (), snapshot)
-            self.ackable_trades += covered[0]
-            self.ackable_book += covered[1]
+            self.ackable[self.trades] += covered[0]
+            self.ackable[self.book] += covered[1]
 
         self.ack_trades = []
         self.ack_book = []

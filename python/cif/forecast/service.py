@@ -98,12 +98,9 @@ import redis.asyncio as aioredis
 from numpy.typing import NDArray
 
 from cif.bus.fenced import (
-    ACK_CHUNK,
-    ACK_LUA,
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
     LeaseLost,
-    check_reply,
     digest_args,
 )
 from cif.bus.keys import digest_key, eval_key, features_key, forecasts_key
@@ -270,7 +267,7 @@ class StateError(RuntimeError):
 # owner, group, '' (unused), summary, digest state ('' = none), digest count, digest hex,
 # first seq, last seq. State, summary and output digest (cif.digest) change together or not
 # at all, so after a crash no re-published forecast counts twice in the digest. The inputs
-# are acked afterwards (_Session._ack_chunk).
+# are acked afterwards (SymbolSession.ack_chunk).
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + STAGED_STATE_LUA
@@ -494,8 +491,7 @@ class _Session(SymbolSession[ForecastStats]):
         )
         #: entry IDs the next checkpoint covers, as RESP bulk strings (``bulk(id)``)
         self.acks: list[bytes] = []
-        #: entry IDs a landed checkpoint covers, acked a chunk per read (:meth:`_ack_chunk`)
-        self.ackable: list[bytes] = []
+        self.ackable = {self.features: []}
         self.dirty = False
         self.last_checkpoint = time.monotonic()
         #: size of the last checkpoint's state (paces the next one)
@@ -729,8 +725,7 @@ class _Session(SymbolSession[ForecastStats]):
         read (or the block time passes): a blocking read cannot run inside the transaction
         that fences the group read, and a plain one changes nothing in the group."""
         # A chunk of acks rides along in front, in the same round trip.
-        acks = self._ack_chunk()
-        before = [acks] if acks else []
+        before = self.ack_chunk()
         if wait:
             before.append(wait_command(self.cfg.block_ms, [self.features], [self.last_id]))
         reply = await self.fence.watch.call(self._read_call, before)
@@ -738,22 +733,6 @@ class _Session(SymbolSession[ForecastStats]):
         if entries:
             self.last_id = entries[-1][0]
         return entries
-
-    def _ack_chunk(self) -> bytes:
-        """The fenced ``XACK`` of the next :data:`~cif.bus.fenced.ACK_CHUNK` entry IDs a
-        landed checkpoint covers, pre-packed (``b""``: none waiting)."""
-        ackable = self.ackable
-        if not ackable:
-            return b""
-        chunk = ackable[:ACK_CHUNK]
-        del ackable[:ACK_CHUNK]
-        return self.fence.pack_eval_bulks(ACK_LUA, [self.features], [self.cfg.group], chunk)
-
-    async def flush_acks(self) -> None:
-        """Ack every entry a landed checkpoint covers, a chunk per round trip."""
-        while call := self._ack_chunk():
-            (reply,) = await self.link.round_trip(call, 1)
-            check_reply(reply)
 
     async def _read_own_pending(self, stop: asyncio.Event) -> None:
         """Every entry delivered to us and not acked, from ID 0, processed in order."""
@@ -1101,7 +1080,7 @@ class _Session(SymbolSession[ForecastStats]):
 
         async def call() -> None:
             await self.fence.eval_staged(_CHECKPOINT_LUA, keys, args, (), blob)
-            self.ackable += acks
+            self.ackable[self.features] += acks
 
         return call()
 
