@@ -554,6 +554,41 @@ def test_entries_are_acked_in_chunks_once_a_checkpoint_covers_them(
     assert asyncio.run(go()) == [n, n, n - ACK_CHUNK, 50, 50]
 
 
+def test_evaluation_waits_until_the_forecasts_are_out_and_checkpoints_include_it(
+    redis_server: RedisServer, redis_client: redis.Redis, btc_features: Table
+) -> None:
+    """A batch's forecasts are published at once; its evaluation and digest are deferred
+    (cif.bus.deferred_work), but run before the next batch is decoded and before a
+    checkpoint takes the state, so the checkpoint and the summary cover every row."""
+    n = 300
+    table = select(btc_features, slice(0, 2 * n))
+    write_entries(redis_server.url, feature_entries(select(table, slice(0, n))))
+
+    async def go() -> list[int]:
+        fc = Forecaster(_config(redis_server.url, read_count=n))
+        lease = Lease(fc.client, forecaster_lease_key(SYMBOL), fc.owner, 5.0)
+        assert await lease.acquire()
+        session = _Session(fc, SYMBOL, lease)
+        await session.ensure_groups(features_key(SYMBOL))
+        seen: list[int] = []
+        await session._process(await session._read_new(wait=False))
+        published = redis_client.xlen(forecasts_key(SYMBOL))
+        seen += [published, session.evaluator.rows, len(session.bookkeeping)]
+        await awrite_entries(redis_server.url, feature_entries(select(table, slice(n, 2 * n))))
+        await session._process(await session._read_new(wait=False))
+        seen += [session.evaluator.rows, len(session.bookkeeping)]
+        await session._checkpoint()
+        seen += [session.evaluator.rows, len(session.bookkeeping)]
+        await session.link.close()
+        await fc.client.aclose()
+        return seen
+
+    assert asyncio.run(go()) == [n, 0, 1, n, 1, 2 * n, 0]
+    summary = eval_summary(redis_client)
+    assert summary is not None
+    assert summary["rows"] == 2 * n
+
+
 def test_a_redis_outage_stops_the_symbol_not_the_process(
     redis_server: RedisServer, redis_client: redis.Redis, btc_features: Table
 ) -> None:

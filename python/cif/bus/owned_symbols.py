@@ -31,6 +31,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from cif.bus.deferred_work import DeferredWork
 from cif.bus.fenced import ACK_CHUNK, ACK_LUA, Fence, LeaseLost, check_reply
 from cif.bus.link import RedisLink
 from cif.digest import ChainDigest
@@ -355,9 +356,13 @@ class SymbolSession(Generic[S]):
         #: (``bulk(id)``), acked a chunk per read (:meth:`ack_chunk`); the session names
         #: its streams
         self.ackable: dict[str, list[bytes]] = {}
+        #: bookkeeping of batches already published (their digest, their evaluation), run
+        #: once the urgent work is done or when its state is needed (see cif.bus.deferred_work)
+        self.bookkeeping = DeferredWork()
 
     async def close(self) -> None:
         """Release what the session holds open (its link)."""
+        self.bookkeeping.cancel()
         await self.link.close()
 
     # -- acks after a checkpoint --------------------------------------------------------------
@@ -403,6 +408,7 @@ class SymbolSession(Generic[S]):
         """Checkpoint and wait until it has landed (after the one in flight, if any)."""
         await self.checkpoint_landed(wait=True)
         t0 = time.perf_counter_ns()
+        self.bookkeeping.run()
         await self.checkpoint_call()
         self.checkpoint_landed_hook(time.perf_counter_ns() - t0)
 
@@ -418,6 +424,7 @@ class SymbolSession(Generic[S]):
         say) is raised by :meth:`checkpoint_landed`."""
         assert self._inflight is None, "a checkpoint is in flight"
         t0 = time.perf_counter_ns()
+        self.bookkeeping.run()  # the state it changes is what the checkpoint takes
         call = self.checkpoint_call()
 
         async def landing() -> None:
@@ -452,6 +459,7 @@ class SymbolSession(Generic[S]):
     def drop_checkpoint(self) -> None:
         """The ownership period ends with an error: a checkpoint still in flight is
         cancelled (if it lands first, the fence let it through: it is a valid one)."""
+        self.bookkeeping.cancel()
         task, self._inflight = self._inflight, None
         if task is not None:
             task.cancel()

@@ -564,9 +564,12 @@ class _Session(SymbolSession[SymbolStats]):
         stats.last_seq = self.engine.last_seq
         stats.last_recv_ts_ns = int(events["recv_ts_ns"][-1])
         if rows is not None and len(rows["seq"]):
-            if self.digest is not None:
-                self.digest.update_features(rows)
             await self._publish(rows)
+            digest = self.digest
+            if digest is not None:
+                # after the forecaster and the API have had these rows (only this
+                # session's checkpoints read the digest, and they run deferred work first)
+                self.bookkeeping.defer(lambda: digest.update_features(rows))
 
     async def _publish(self, rows: Mapping[str, NDArray[Any]]) -> None:
         """XADD the rows through the fenced script (chunks pipelined in one round trip)."""

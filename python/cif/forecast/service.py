@@ -905,6 +905,7 @@ class _Session(SymbolSession[ForecastStats]):
         stats = self.stats
         stats.entries_in += len(entries)
         self.dirty = True
+        self.bookkeeping.run()  # the last batch's evaluation: decoding reads its last ts
         batch = self._decode(entries)
         if not batch.ids:
             return
@@ -920,17 +921,19 @@ class _Session(SymbolSession[ForecastStats]):
         stats.publish_ns_max = max(stats.publish_ns_max, t1 - t0)
         stats.last_recv_ts_ns = batch.recv_ts_ns[-1]
         stats.last_seq = self.last_seq
-        # The publish's reply and the API's read of the same forecasts arrive together:
-        # yield once, so that the API forwards them before this task digests and scores
-        # the batch (nothing else touches this session's state meanwhile: its checkpoints
-        # run in this task).
-        await asyncio.sleep(0)
-        t2 = time.perf_counter_ns()
-        if published and self.digest is not None:
-            seqs = np.array(batch.seqs, dtype=np.int64)
-            self.digest.update_forecasts(seqs[ok], probs[ok])
-        self._feed(batch.ts, batch.mids, plist, okl, batch.ids)
-        stats.evaluate_ns_total += time.perf_counter_ns() - t2
+
+        def evaluate() -> None:
+            t2 = time.perf_counter_ns()
+            if published and self.digest is not None:
+                seqs = np.array(batch.seqs, dtype=np.int64)
+                self.digest.update_forecasts(seqs[ok], probs[ok])
+            self._feed(batch.ts, batch.mids, plist, okl, batch.ids)
+            stats.evaluate_ns_total += time.perf_counter_ns() - t2
+
+        # The digest and the evaluation wait until the API has sent the forecasts (and the
+        # other symbols theirs); the next batch's decoding reads the evaluator, so it runs
+        # them first if they are still waiting.
+        self.bookkeeping.defer(evaluate)
 
     async def _publish(self, batch: _Batch, probs: list[list[float]], ok: list[bool]) -> None:
         """XADD the forecasts in one fenced transaction (one round trip)."""
