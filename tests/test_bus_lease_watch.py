@@ -54,7 +54,10 @@ def _run(url: str, scenario: Callable[[RedisLink, LeaseWatch], Awaitable[None]])
 def test_transactions_run_while_the_lease_is_ours_and_a_renewal_only_retries(
     held: str, redis_client: redis.Redis
 ) -> None:
+    counted: list[int] = []
+
     async def scenario(link: RedisLink, watch: LeaseWatch) -> None:
+        watch.on_retry = lambda: counted.append(watch.retried)  # the owner's stats
         before, replies = await watch.transact(_xadd(3), 3, pack_command("PING"), 1)
         assert before == [b"PONG"]
         assert len(replies) == 3
@@ -69,6 +72,7 @@ def test_transactions_run_while_the_lease_is_ours_and_a_renewal_only_retries(
         assert watch.retried == 1
 
     _run(held, scenario)
+    assert counted == [1]
     assert redis_client.xlen(STREAM) == 5
     assert redis_client.get("pings") == b"1"
 

@@ -17,7 +17,7 @@ the loop's calls, over the shared redis-py client.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,6 +178,8 @@ class LeaseWatch:
         self.confirmed_on: int | None = None
         #: transactions aborted by a write of the lease key (our renewals) and sent again
         self.retried = 0
+        #: called for each of them (the owner's counters; the stats line shows them)
+        self.on_retry: Callable[[], object] | None = None
         self._watch = pack_command(b"WATCH", lease_key) + pack_command(b"GET", lease_key)
 
     def _check_watch(self, replies: Sequence[Any], connection: int | None) -> bool:
@@ -223,6 +225,8 @@ class LeaseWatch:
                 if not ours:
                     raise LeaseLost("LEASE_LOST lease is not held by this owner")
                 self.retried += 1
+                if self.on_retry is not None:
+                    self.on_retry()
                 continue
             if isinstance(executed, BaseException):
                 raise next((r for r in queued if isinstance(r, BaseException)), executed)

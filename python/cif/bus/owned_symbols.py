@@ -60,6 +60,8 @@ class OwnershipStats(Protocol):
     trimmed: int
     #: checkpoints that landed
     checkpoints: int
+    #: fenced transactions sent again after our own lease renewal aborted them
+    lease_retries: int
 
     @property
     def skipped(self) -> int: ...
@@ -344,6 +346,7 @@ class SymbolSession(Generic[S]):
         #: the session's own connection for its hot loop (see cif.bus.link)
         self.link = RedisLink(service.redis_url)
         self.fence = Fence(self.client, self.link, lease.key, service.owner)
+        self.fence.watch.on_retry = self._count_lease_retry
         self.renew_every = service.lease_ttl_s / 3
         self.digest_key = digest_key
         #: digest of every row published since the state started (None: not known, the
@@ -359,6 +362,9 @@ class SymbolSession(Generic[S]):
         #: bookkeeping of batches already published (their digest, their evaluation), run
         #: once the urgent work is done or when its state is needed (see cif.bus.deferred_work)
         self.bookkeeping = DeferredWork()
+
+    def _count_lease_retry(self) -> None:
+        self.stats.lease_retries += 1
 
     async def close(self) -> None:
         """Release what the session holds open (its link)."""

@@ -235,6 +235,8 @@ class SymbolStats:
     #: pending entries whose data was trimmed from the stream before it was processed
     trimmed: int = 0
     checkpoints: int = 0
+    #: fenced transactions sent again after our own lease renewal aborted them
+    lease_retries: int = 0
     bad: Counter[str] = field(default_factory=Counter)
     last_seq: int | None = None
     last_recv_ts_ns: int = 0
@@ -695,6 +697,7 @@ class FeatureProcessor(OwnedSymbols[SymbolStats]):
             f"events in {s.events_in}, rows out {s.rows_out}, "
             f"duplicates {s.rows_republished}, skipped {s.skipped} (seen {s.seen}, "
             f"bad {dict(s.bad) or 0}, trimmed {s.trimmed}), claimed {s.claimed}, "
+            f"lease retries {s.lease_retries}, "
             f"checkpoints {s.checkpoints}, lag {lag}"
         )
 

@@ -234,6 +234,8 @@ class ForecastStats:
     #: pending entries whose data was trimmed from the stream before they were processed
     trimmed: int = 0
     checkpoints: int = 0
+    #: fenced transactions sent again after our own lease renewal aborted them
+    lease_retries: int = 0
     #: the column copy of an evaluator queue disagreed with it and was rebuilt (a bug)
     queue_rebuilds: int = 0
     bad: Counter[str] = field(default_factory=Counter)
@@ -1176,6 +1178,7 @@ class Forecaster(OwnedSymbols[ForecastStats]):
             f"rows in {s.rows_in}, forecasts out {s.forecasts_out}, "
             f"duplicates {s.republished}, skipped {s.skipped} (seen {s.seen}, "
             f"bad {dict(s.bad) or 0}, trimmed {s.trimmed}), claimed {s.claimed}, "
+            f"lease retries {s.lease_retries}, "
             f"batches {s.batches} ({per_batch} to publish, max "
             f"{s.publish_ns_max / 1e6:.1f}ms), checkpoints {s.checkpoints}, lag {lag}"
         )
