@@ -466,6 +466,14 @@ class FeatureEngine:
         Returns an insertion-ordered dict: ``seq``, ``ts`` (the clock), ``recv_ts_ns``
         (int64), ``kind`` (uint8), then one float64 column per feature name.
         """
+    def process_packed(
+        self, events: Mapping[str, NDArray[Any]]
+    ) -> tuple[int, list[tuple[int, bytes]], bytes]:
+        """:meth:`process`, with the rows as the feature processor publishes them, without
+        building them as NumPy columns first: ``(fields per row, [(seq, fields)], digest
+        bytes)``, byte for byte ``pack_feature_rows(rows)`` and
+        ``feature_digest_rows(rows)[1]`` of the rows :meth:`process` would return. The
+        errors are those of :meth:`process` (the engine is unchanged by them)."""
     def snapshot(self) -> bytes:
         """The full engine (settings and state) in a versioned binary format."""
     @staticmethod

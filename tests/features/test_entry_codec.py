@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from cif._core import FeatureEngine, compute_features, pack_feature_rows
+from cif._core import FeatureEngine, compute_features, feature_digest_rows, pack_feature_rows
 from cif.bus.keys import book_key, trades_key
 from cif.bus.stream_writer import StreamEntry, encode_value
 from cif.features.entries import packed_rows
@@ -102,6 +102,36 @@ def test_packed_rows_match_the_python_encoder_on_the_capture(
     for start in range(0, n, 4999):
         chunk = {k: v[start : start + 4999] for k, v in btc_rows.items()}
         assert packed_rows(chunk) == ref.packed_rows(chunk)
+
+
+def test_process_packed_gives_the_entries_and_digest_of_process(btc_capture: Path) -> None:
+    """``FeatureEngine.process_packed`` (the processor's one call) against ``process`` then
+    ``pack_feature_rows`` and ``feature_digest_rows`` on a twin engine, batch by batch over
+    the capture, trade rows and book rows; a refused batch changes neither engine."""
+    events = events_from_capture(btc_capture, SYMBOL)
+    fused, twin = FeatureEngine(emit_on_book=True), FeatureEngine(emit_on_book=True)
+    n = len(events["seq"])
+    sizes = [1, 7, 64, 333, 4999]
+    start, i, rows_seen = 0, 0, 0
+    while start < n:
+        stop = min(n, start + sizes[i % len(sizes)])
+        batch = {k: v[start:stop] for k, v in events.items()}
+        n_fields, packed, digest = fused.process_packed(batch)
+        rows = twin.process(batch)
+        assert (n_fields, packed) == pack_feature_rows(rows)
+        assert digest == feature_digest_rows(rows)[1]
+        rows_seen += len(packed)
+        start, i = stop, i + 1
+    assert rows_seen > 1000
+    assert fused.snapshot() == twin.snapshot()
+    # A batch the engine refuses: the same error, and neither engine moved.
+    bad = {k: v[:3] for k, v in events.items()}  # seqs already taken
+    with pytest.raises(ValueError, match="not greater than the previous seq") as refused:
+        fused.process_packed(bad)
+    with pytest.raises(ValueError, match="not greater than the previous seq") as want:
+        twin.process(bad)
+    assert str(refused.value) == str(want.value)
+    assert fused.snapshot() == twin.snapshot()
 
 
 def _rows_of(values: Sequence[float], width: int = 3) -> dict[str, NDArray[Any]]:

@@ -409,10 +409,10 @@ def test_reads_claims_publishing_and_checkpoints_are_fenced_by_the_lease(
 
     async def go() -> None:
         proc, session = await _owned_session(_config(redis_server.url))
-        await session._publish(_one_row(7))
+        await session._publish(*packed_rows(_one_row(7)))
         await proc.client.set(lease_key("btcusdt"), "someone-else")
         with pytest.raises(LeaseLost):
-            await session._publish(_one_row(8))
+            await session._publish(*packed_rows(_one_row(8)))
         with pytest.raises(LeaseLost):
             await session._checkpoint()
         for wait in (False, True):  # the read alone, and pipelined after the wait

@@ -69,7 +69,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +90,7 @@ from cif.bus.keys import book_key, digest_key, features_key, trades_key
 from cif.bus.link import check_block_ms, stream_entries, wait_command
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession, paced_interval
 from cif.bus.stream_writer import bulk, pack_command
-from cif.digest import ChainDigest
+from cif.digest import ChainDigest, feature_row_bytes
 from cif.features.entries import packed_rows
 from cif.features.event_log import EventColumns, decode_entries
 from cif.features.leases import FENCE_LUA, Lease, lease_key, state_key
@@ -558,24 +558,39 @@ class _Session(SymbolSession[SymbolStats]):
         assert self.engine is not None
         self.dirty = True
         before = self.engine.events
-        rows = self._run_engine(events, inputs)
+        try:
+            # The rows straight to their entries and digest bytes, in one call (no NumPy
+            # columns built and read back: ~0.1 ms of a batch's ~0.35).
+            n_fields, packed, digest_rows = self.engine.process_packed(events)
+        except ValueError:
+            # An event the engine refuses (it changed nothing): the careful path drops it
+            # and runs the rest.
+            rows = self._run_engine(events, inputs)
+            if rows is None:
+                n_fields, packed, digest_rows = 0, [], b""
+            else:
+                n_fields, packed = packed_rows(rows)
+                digest_rows = feature_row_bytes(rows)[1]
         n = self.engine.events - before
         stats = self.stats
         stats.events_in += n
         self.since_checkpoint += n
         stats.last_seq = self.engine.last_seq
         stats.last_recv_ts_ns = int(events["recv_ts_ns"][-1])
-        if rows is not None and len(rows["seq"]):
-            await self._publish(rows)
+        if packed:
+            await self._publish(n_fields, packed)
             digest = self.digest
             if digest is not None:
                 # after the forecaster and the API have had these rows (only this
                 # session's checkpoints read the digest, and they run deferred work first)
-                self.bookkeeping.defer(lambda: digest.update_features(rows))
+                n_rows, first, last = len(packed), packed[0][0], packed[-1][0]
+                self.bookkeeping.defer(
+                    lambda: digest.update_bytes(n_rows, digest_rows, first, last)
+                )
 
-    async def _publish(self, rows: Mapping[str, NDArray[Any]]) -> None:
-        """XADD the rows through the fenced script (chunks pipelined in one round trip)."""
-        n_fields, packed = packed_rows(rows)
+    async def _publish(self, n_fields: int, packed: list[tuple[int, bytes]]) -> None:
+        """XADD the rows (``packed_rows``: fields per row, per row its seq and fields) in
+        one fenced transaction, one round trip."""
         count = bulk(b"%d" % n_fields)
         bodies = [bulk(b"%d-0" % seq) + count + fields for seq, fields in packed]
         done = await self.publisher.publish(bodies, 2 + 2 * n_fields)

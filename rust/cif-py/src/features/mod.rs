@@ -3,6 +3,7 @@
 //! Events come in as a mapping of NumPy columns (the spec's events dict) and rows go out as
 //! an insertion-ordered dict of NumPy columns; the batch computation runs without the GIL.
 
+use cif_core::codec::{digest_row_bytes, RowColumns, RowPacker};
 use cif_core::features::{
     BookEvent, DepthColumns, EventColumns, FeatureColumns, FeatureConfig, FeatureEngine, Field,
     InputError, Problem, TradeEvent,
@@ -320,11 +321,11 @@ fn rows_to_dict<'py>(
 }
 
 /// Run a batch through `engine`, without the GIL when it is large.
-fn run_batch<'py>(
-    py: Python<'py>,
+fn run_engine(
+    py: Python<'_>,
     engine: &mut FeatureEngine,
-    events: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyDict>> {
+    events: &Bound<'_, PyAny>,
+) -> PyResult<FeatureColumns> {
     let cols = Events::extract(events)?;
     let view = cols.view();
     let result = if view.len() >= DETACH_THRESHOLD_EVENTS {
@@ -332,8 +333,46 @@ fn run_batch<'py>(
     } else {
         engine.process(&view)
     };
-    let out = result.map_err(|e| cols.error(e))?;
+    result.map_err(|e| cols.error(e))
+}
+
+/// Run a batch through `engine`; its rows as a dict of columns.
+fn run_batch<'py>(
+    py: Python<'py>,
+    engine: &mut FeatureEngine,
+    events: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = run_engine(py, engine, events)?;
     rows_to_dict(py, out, engine.feature_names())
+}
+
+/// Rows as the processor publishes and digests them: `(fields per row, [(seq, fields)],
+/// digest bytes)`, the same bytes as `pack_feature_rows` and `feature_digest_rows` of the
+/// rows as a dict.
+fn packed_rows<'py>(
+    py: Python<'py>,
+    packer: &RowPacker,
+    out: &FeatureColumns,
+) -> PyResult<(usize, Bound<'py, PyList>, Bound<'py, PyBytes>)> {
+    let kind: Vec<i64> = out.kind.iter().map(|&k| i64::from(k)).collect();
+    let features: Vec<&[f64]> = out.features.iter().map(Vec::as_slice).collect();
+    let cols = RowColumns {
+        seq: &out.seq,
+        ts: &out.ts,
+        recv_ts_ns: &out.recv_ts_ns,
+        kind: &kind,
+        features: &features,
+    };
+    let packed = packer
+        .pack(&cols)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let digest = digest_row_bytes(&out.seq, &out.ts, &features)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let list = PyList::new(
+        py,
+        (0..packed.len()).map(|i| (out.seq[i], PyBytes::new(py, packed.row(i)))),
+    )?;
+    Ok((packer.n_fields(), list, PyBytes::new(py, &digest)))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -364,6 +403,8 @@ pub(crate) struct PyFeatureEngine {
     row: Vec<f64>,
     bid_depth: Vec<f64>,
     ask_depth: Vec<f64>,
+    /// The entry packer of `process_packed` (made on first use: the names never change).
+    packer: Option<RowPacker>,
 }
 
 impl PyFeatureEngine {
@@ -374,6 +415,7 @@ impl PyFeatureEngine {
             row,
             bid_depth: Vec::new(),
             ask_depth: Vec::new(),
+            packer: None,
         }
     }
 }
@@ -530,6 +572,27 @@ impl PyFeatureEngine {
         events: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
         run_batch(py, &mut self.inner, events)
+    }
+
+    /// `process`, with the rows as the feature processor publishes them: the number of
+    /// fields per row, per row its `seq` and its fields as RESP bulk strings (what
+    /// `pack_feature_rows(process(events))` gives) and the rows' digest bytes (what
+    /// `feature_digest_rows(process(events))` gives), without building the rows as NumPy
+    /// columns first. Errors are those of `process` (nothing changed).
+    fn process_packed<'py>(
+        &mut self,
+        py: Python<'py>,
+        events: &Bound<'py, PyAny>,
+    ) -> PyResult<(usize, Bound<'py, PyList>, Bound<'py, PyBytes>)> {
+        let packer = match self.packer.take() {
+            Some(p) => p,
+            None => RowPacker::new(self.inner.feature_names())
+                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+        };
+        let out = run_engine(py, &mut self.inner, events);
+        let packed = out.and_then(|out| packed_rows(py, &packer, &out));
+        self.packer = Some(packer);
+        packed
     }
 
     /// The full engine (settings and state) as bytes.
