@@ -36,6 +36,7 @@ __all__ = [
     "decode_event_entries",
     "feature_digest_rows",
     "feature_names",
+    "forecast_records_json",
     "live_store_columns",
     "pack_book_entry",
     "pack_feature_rows",
@@ -568,6 +569,14 @@ def feature_digest_rows(rows: Mapping[str, Any]) -> tuple[int, bytes]:
     all little-endian, every NaN as the canonical quiet NaN. ``rows`` is what
     ``FeatureEngine.process`` returns (``recv_ts_ns`` and ``kind`` are not hashed); a
     non-str key or a column of another length is a ``TypeError`` / ``ValueError``."""
+
+def forecast_records_json(
+    entries: Sequence[tuple[str, Mapping[str, str]]],
+) -> list[str | None]:
+    """The API's JSON record of each ``forecasts:{symbol}`` entry, text for text what
+    ``cif.api.streams.forecast_json`` writes; ``None`` for an entry it is not sure about
+    (another field set, a text that is not printable ASCII, a number beyond ``int()`` /
+    ``float()`` of plain forms, a non-``str`` field), which then takes the Python path."""
 
 def pack_feature_rows(
     rows: Mapping[str, NDArray[Any]],

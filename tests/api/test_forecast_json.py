@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 
+from cif._core import forecast_records_json
 from cif.api.streams import MalformedEntry, decode_forecast, forecast_json
 
 
@@ -71,3 +73,82 @@ def test_a_missing_field_falls_back() -> None:
     fields = _fields(random.Random(2), flat=True)
     del fields["model"]
     assert forecast_json(fields) is None
+
+
+def _odd_number(rng: random.Random, good: str) -> str:
+    """Texts int()/float() read differently from the plain forms, or refuse."""
+    return rng.choice(
+        [good, f" {good}", f"+{good}", f"{good}\n", "1_000", "0x10", "", "١٢", "1e5", "-0", "00"]
+    )
+
+
+_INT = re.compile(r"-?[0-9]{1,19}")
+_FLOAT = re.compile(r"-?([0-9]+\.?[0-9]*(e[-+]?[0-9]+)?|nan|inf)")
+_TEXTS = ("symbol", "horizon", "model")
+
+
+def _plain(fields: dict[str, str]) -> bool:
+    """The entries a forecaster writes: printable ASCII texts, plain numbers."""
+    for name, value in fields.items():
+        if name in _TEXTS:
+            if not (value.isascii() and value.isprintable() and '"' not in value):
+                return False
+            if "\\" in value:
+                return False
+        elif name.startswith("prob_"):
+            if not _FLOAT.fullmatch(value):
+                return False
+        elif not (_INT.fullmatch(value) and -(2**63) <= int(value) < 2**63):
+            return False
+    return True
+
+
+def test_the_rust_records_are_forecast_json_or_decline() -> None:
+    """``forecast_records_json`` (the API's batch path) gives forecast_json's text for every
+    entry it renders, renders every plain entry of the documented layouts, and declines
+    (None) the rest, which then take forecast_json."""
+    rng = random.Random(11)
+    entries = []
+    for i in range(5000):
+        fields = _fields(rng, flat=i % 3 == 0)
+        if i % 4 == 0:  # some numbers in forms a forecaster never writes
+            name = rng.choice(["seq", "ts", "model_version", "prob_up", "prob_flat"])
+            if name in fields:
+                fields[name] = _odd_number(rng, fields[name])
+        if i % 50 == 0:
+            fields["extra"] = "x"
+        entries.append((f"{i}-0", fields))
+    records = forecast_records_json(entries)
+    assert len(records) == len(entries)
+    rendered = plain = 0
+    for (_, fields), got in zip(entries, records, strict=True):
+        plain += "extra" not in fields and _plain(fields)
+        if got is not None:
+            assert got == forecast_json(fields)
+            rendered += 1
+        else:
+            assert "extra" in fields or not _plain(fields), fields
+    assert plain > 800
+    assert rendered >= plain  # and more: int()/float() forms it reads as Python does
+
+
+def test_the_rust_records_decline_other_shapes() -> None:
+    good = {
+        "symbol": "btcusdt",
+        "seq": "7",
+        "ts": "1",
+        "recv_ts_ns": "2",
+        "horizon": "10s",
+        "horizon_ms": "10000",
+        "model": "heuristic",
+        "model_version": "1",
+        "prob_up": "0.5",
+        "prob_down": "0.5",
+        "published_ns": "3",
+    }
+    bad_value: dict[str, object] = {**good, "seq": 5}
+    got = forecast_records_json(
+        [("1-0", good), ("2-0", bad_value), ("3-0", {}), ("4-0", None)]  # type: ignore[list-item]
+    )
+    assert got == [forecast_json(good), None, None, None]
+    assert got[0] is not None

@@ -13,11 +13,13 @@
 //! - [`entries`]: `trades:{symbol}` / `book:{symbol}` entries into event log columns.
 //! - [`digest_rows`]: feature rows as the bytes the output digest hashes.
 //! - [`fanout`]: the same entries out, as the gateway publishes them (pre-packed RESP).
+//! - [`forecast_json`]: a `forecasts:{symbol}` entry as the API's JSON record.
 
 pub mod depth;
 pub mod digest_rows;
 pub mod entries;
 pub mod fanout;
+pub mod forecast_json;
 pub mod repr;
 pub mod rows;
 pub mod text;
@@ -30,6 +32,7 @@ pub use entries::{
 pub use fanout::{
     pack_book_entry, pack_trade_entry, write_bulk, BookEntry, BOOK_FIELDS, TRADE_FIELDS,
 };
+pub use forecast_json::forecast_record_json;
 pub use repr::{py_repr_f64, write_i64};
 pub use rows::{PackedRows, RowColumns, RowPacker, RowsError, ROW_FIELDS};
 pub use text::{parse_py_float, parse_py_int, NumberError};

@@ -9,8 +9,8 @@
 mod fanout;
 
 use cif_core::codec::{
-    digest_row_bytes, EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue,
-    RowColumns, RowPacker, ROW_FIELDS,
+    digest_row_bytes, forecast_record_json, EntryField, EntryFields, EventDecoder, EventLogColumns,
+    FieldValue, RowColumns, RowPacker, ROW_FIELDS,
 };
 use numpy::{
     dtype, Element, PyArray1, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1,
@@ -328,7 +328,69 @@ fn decode_event_entries<'py>(
     Ok((columns_dict(py, decoder.finish())?, failures))
 }
 
+// ------------------------------------------------------------------------------------------
+// Forecast records out (the API)
+// ------------------------------------------------------------------------------------------
+
+/// The API's JSON record of each `forecasts:{symbol}` entry, as
+/// `cif.api.streams.forecast_json` writes it; `None` for an entry it is not sure about
+/// (see `cif_core::codec::forecast_json`), which the caller then takes through Python.
+///
+/// `entries` holds `(id, fields)` pairs, `fields` a dict of `str` (a decoding link's
+/// entries); a pair of another shape, or a non-`str` field, gives `None` too.
+#[pyfunction]
+#[pyo3(name = "forecast_records_json")]
+fn forecast_records_json<'py>(
+    py: Python<'py>,
+    entries: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    let mut text: Vec<u8> = Vec::with_capacity(320);
+    let mut held: Vec<(Bound<'py, PyString>, Bound<'py, PyString>)> = Vec::with_capacity(12);
+    for entry in entries.try_iter()? {
+        let entry = entry?;
+        held.clear();
+        text.clear();
+        let mut usable = false;
+        if let Ok(fields) = entry.get_item(1).and_then(|f| Ok(f.cast_into::<PyDict>()?)) {
+            usable = true;
+            for (k, v) in fields.iter() {
+                match (k.cast_into::<PyString>(), v.cast_into::<PyString>()) {
+                    (Ok(k), Ok(v)) => held.push((k, v)),
+                    _ => {
+                        usable = false;
+                        break;
+                    }
+                }
+            }
+        }
+        let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(held.len());
+        if usable {
+            for (k, v) in &held {
+                match (k.to_str(), v.to_str()) {
+                    (Ok(k), Ok(v)) => pairs.push((k.as_bytes(), v.as_bytes())),
+                    _ => {
+                        usable = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if usable && forecast_record_json(&pairs, &mut text) {
+            // Only printable ASCII is ever written: the check cannot fail.
+            match std::str::from_utf8(&text) {
+                Ok(record) => out.append(PyString::new(py, record))?,
+                Err(_) => out.append(py.None())?,
+            }
+        } else {
+            out.append(py.None())?;
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(forecast_records_json, m)?)?;
     m.add_function(wrap_pyfunction!(pack_feature_rows, m)?)?;
     m.add_function(wrap_pyfunction!(decode_event_entries, m)?)?;
     m.add_function(wrap_pyfunction!(feature_digest_rows, m)?)?;
