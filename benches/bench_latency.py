@@ -250,6 +250,13 @@ def main() -> int:
         "queued together in one array frame)",
     )
     ap.add_argument(
+        "--split-by-second",
+        action="store_true",
+        help="also report the latency of forecasts whose tick came in an even and in an odd "
+        "second apart: an A/B test inside one run, for a build that switches between two "
+        "variants by the wall clock's second (see benches/README.md)",
+    )
+    ap.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -340,6 +347,8 @@ def main() -> int:
             flush=True,
         )
         done[rate].append(r)
+        if args.split_by_second:
+            print("        " + _by_second(r["times"]), flush=True)
         if args.dump is not None:
             run = f"-{rep + 1}" if args.repeat > 1 else ""
             path = args.dump.with_name(f"{args.dump.stem}-{rate}{run}{args.dump.suffix}")
@@ -347,6 +356,34 @@ def main() -> int:
     if args.repeat > 1:
         _print_medians(done)
     return 0
+
+
+#: forecasts whose tick came this soon after a second began are left out of the split: the
+#: variant that handled them may be the previous second's
+SPLIT_MARGIN_NS = 10_000_000
+
+
+def _by_second(times: list[tuple[int, int, int, int]]) -> str:
+    """Latency percentiles of the forecasts of even and of odd seconds (of the tick)."""
+    halves: tuple[list[float], list[float]] = ([], [])
+    for received, tick, _, _ in times:
+        if tick % 1_000_000_000 >= SPLIT_MARGIN_NS:
+            halves[(tick // 1_000_000_000) % 2].append((received - tick) / 1e6)
+    parts = []
+    for name, values in zip(("even", "odd"), halves, strict=True):
+        values.sort()
+        if not values:
+            parts.append(f"{name} seconds: none")
+            continue
+
+        def pct(p: float, v: list[float] = values) -> float:
+            return v[min(len(v) - 1, int(p / 100 * len(v)))]
+
+        parts.append(
+            f"{name} seconds n={len(values)} p50 {pct(50):.2f} p90 {pct(90):.2f} "
+            f"p95 {pct(95):.2f} p99 {pct(99):.2f}"
+        )
+    return " | ".join(parts)
 
 
 def _print_medians(done: dict[int, list[dict[str, Any]]]) -> None:
