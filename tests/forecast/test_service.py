@@ -517,6 +517,17 @@ def test_reads_publishing_and_checkpoints_are_fenced_by_the_lease(
     assert redis_client.exists(eval_key(SYMBOL)) == 0
 
 
+async def _owned_session(config: ForecasterConfig) -> tuple[Forecaster, _Session]:
+    """A forecaster holding the symbol's lease, and a session on it with the consumer group
+    in place (the pieces of ``run`` a test drives one by one)."""
+    fc = Forecaster(config)
+    lease = Lease(fc.client, forecaster_lease_key(SYMBOL), fc.owner, 5.0)
+    assert await lease.acquire()
+    session = _Session(fc, SYMBOL, lease)
+    await session.ensure_groups(features_key(SYMBOL))
+    return fc, session
+
+
 def test_entries_are_acked_in_chunks_once_a_checkpoint_covers_them(
     redis_server: RedisServer, redis_client: redis.Redis, btc_features: Table
 ) -> None:
@@ -528,11 +539,7 @@ def test_entries_are_acked_in_chunks_once_a_checkpoint_covers_them(
     write_entries(redis_server.url, entries)
 
     async def go() -> list[int]:
-        fc = Forecaster(_config(redis_server.url, read_count=n))
-        lease = Lease(fc.client, forecaster_lease_key(SYMBOL), fc.owner, 5.0)
-        assert await lease.acquire()
-        session = _Session(fc, SYMBOL, lease)
-        await session.ensure_groups(features_key(SYMBOL))
+        fc, session = await _owned_session(_config(redis_server.url, read_count=n))
         seen: list[int] = []
         raw = await session._read_new(wait=False)
         assert len(raw) == n
@@ -565,11 +572,7 @@ def test_evaluation_waits_until_the_forecasts_are_out_and_checkpoints_include_it
     write_entries(redis_server.url, feature_entries(select(table, slice(0, n))))
 
     async def go() -> list[int]:
-        fc = Forecaster(_config(redis_server.url, read_count=n))
-        lease = Lease(fc.client, forecaster_lease_key(SYMBOL), fc.owner, 5.0)
-        assert await lease.acquire()
-        session = _Session(fc, SYMBOL, lease)
-        await session.ensure_groups(features_key(SYMBOL))
+        fc, session = await _owned_session(_config(redis_server.url, read_count=n))
         seen: list[int] = []
         await session._process(await session._read_new(wait=False))
         published = redis_client.xlen(forecasts_key(SYMBOL))
