@@ -474,7 +474,9 @@ class FeatureEngine:
         building them as NumPy columns first: ``(fields per row, [(seq, fields)], digest
         bytes)``, byte for byte ``pack_feature_rows(rows)`` and
         ``feature_digest_rows(rows)[1]`` of the rows :meth:`process` would return. The
-        errors are those of :meth:`process` (the engine is unchanged by them)."""
+        errors are those of :meth:`process` (the engine is unchanged by them); a
+        ``RuntimeError`` says the rows could not be packed after the engine took the batch
+        (a bug)."""
     def snapshot(self) -> bytes:
         """The full engine (settings and state) in a versioned binary format."""
     @staticmethod

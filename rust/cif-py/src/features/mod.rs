@@ -12,7 +12,7 @@ use numpy::{
     dtype, Element, PyArray1, PyArrayDescrMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -363,11 +363,12 @@ fn packed_rows<'py>(
         kind: &kind,
         features: &features,
     };
-    let packed = packer
-        .pack(&cols)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let digest = digest_row_bytes(&out.seq, &out.ts, &features)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    // The engine has taken the batch by now: a failure here is a bug, not a bad event, and
+    // must not look like one (a caller retries a refused batch event by event).
+    let unpackable = |e: String| PyRuntimeError::new_err(format!("engine rows not packed: {e}"));
+    let packed = packer.pack(&cols).map_err(|e| unpackable(e.to_string()))?;
+    let digest =
+        digest_row_bytes(&out.seq, &out.ts, &features).map_err(|e| unpackable(e.to_string()))?;
     let list = PyList::new(
         py,
         (0..packed.len()).map(|i| (out.seq[i], PyBytes::new(py, packed.row(i)))),
@@ -587,7 +588,7 @@ impl PyFeatureEngine {
         let packer = match self.packer.take() {
             Some(p) => p,
             None => RowPacker::new(self.inner.feature_names())
-                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+                .map_err(|e| PyRuntimeError::new_err(format!("no entry packer: {e}")))?,
         };
         let out = run_engine(py, &mut self.inner, events);
         let packed = out.and_then(|out| packed_rows(py, &packer, &out));
