@@ -346,47 +346,38 @@ fn forecast_records_json<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
     let mut text: Vec<u8> = Vec::with_capacity(320);
-    let mut held: Vec<(Bound<'py, PyString>, Bound<'py, PyString>)> = Vec::with_capacity(12);
     for entry in entries.try_iter()? {
-        let entry = entry?;
-        held.clear();
         text.clear();
-        let mut usable = false;
-        if let Ok(fields) = entry.get_item(1).and_then(|f| Ok(f.cast_into::<PyDict>()?)) {
-            usable = true;
-            for (k, v) in fields.iter() {
-                match (k.cast_into::<PyString>(), v.cast_into::<PyString>()) {
-                    (Ok(k), Ok(v)) => held.push((k, v)),
-                    _ => {
-                        usable = false;
-                        break;
-                    }
-                }
-            }
-        }
-        let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(held.len());
-        if usable {
-            for (k, v) in &held {
-                match (k.to_str(), v.to_str()) {
-                    (Ok(k), Ok(v)) => pairs.push((k.as_bytes(), v.as_bytes())),
-                    _ => {
-                        usable = false;
-                        break;
-                    }
-                }
-            }
-        }
-        if usable && forecast_record_json(&pairs, &mut text) {
-            // Only printable ASCII is ever written: the check cannot fail.
-            match std::str::from_utf8(&text) {
-                Ok(record) => out.append(PyString::new(py, record))?,
-                Err(_) => out.append(py.None())?,
-            }
-        } else {
-            out.append(py.None())?;
+        match forecast_record(&entry?, &mut text) {
+            Some(record) => out.append(PyString::new(py, record))?,
+            None => out.append(py.None())?,
         }
     }
     Ok(out)
+}
+
+/// One entry's record in `text` (its `str`), or `None` for an entry of another shape or
+/// one the codec declines.
+fn forecast_record<'t>(entry: &Bound<'_, PyAny>, text: &'t mut Vec<u8>) -> Option<&'t str> {
+    let fields = entry.get_item(1).ok()?.cast_into::<PyDict>().ok()?;
+    let held = fields
+        .iter()
+        .map(|(k, v)| {
+            Some((
+                k.cast_into::<PyString>().ok()?,
+                v.cast_into::<PyString>().ok()?,
+            ))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let pairs = held
+        .iter()
+        .map(|(k, v)| Some((k.to_str().ok()?.as_bytes(), v.to_str().ok()?.as_bytes())))
+        .collect::<Option<Vec<_>>>()?;
+    if !forecast_record_json(&pairs, text) {
+        return None;
+    }
+    // Only printable ASCII is ever written: this cannot fail.
+    std::str::from_utf8(text).ok()
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -579,7 +579,8 @@ impl PyFeatureEngine {
     /// fields per row, per row its `seq` and its fields as RESP bulk strings (what
     /// `pack_feature_rows(process(events))` gives) and the rows' digest bytes (what
     /// `feature_digest_rows(process(events))` gives), without building the rows as NumPy
-    /// columns first. Errors are those of `process` (nothing changed).
+    /// columns first. Errors are those of `process` (nothing changed); a RuntimeError if
+    /// the rows could not be packed after the engine took the batch (a bug).
     fn process_packed<'py>(
         &mut self,
         py: Python<'py>,
