@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import select
@@ -19,11 +20,11 @@ import cif._core as core
 from cif.ingest.book_events import BookEvent
 from cif.ingest.capture import iter_capture
 from cif.ingest.offline import feed_capture
-from cif.store import writer_process
+from cif.store import live_writer, writer_process
 from cif.store.importer import import_file
 from cif.store.live_writer import LiveWriter
 from cif.store.schema import TABLES, ensure_schema
-from cif.store.writer import insert_columns
+from cif.store.writer import concat_tables, insert_columns
 from event_builders import diff, snapshot, ticker, trade
 from reference import live_columns_ref as columns_ref
 
@@ -453,9 +454,140 @@ def test_a_killed_writer_process_is_replaced_and_loses_no_rows(duckdb_path: Path
     assert rows(duckdb_path, "SELECT update_id FROM book_tickers") == [(7,)]
 
 
+def _decoded(col: object) -> list[object]:
+    """A column as plain values, a ``(codes, values)`` text column decoded."""
+    if isinstance(col, tuple):
+        codes, values = col
+        return [values[c] for c in codes.tolist()]
+    assert isinstance(col, np.ndarray)
+    return list(col.tolist())
+
+
+def test_chunks_joined_give_the_columns_of_all_their_events(btc_capture: Path) -> None:
+    q = _Queue()
+    feed_capture(btc_capture, "btcusdt", q, None)
+    q.add_trade(trade(3, sym="ETHUSDT", maker=False), 99_999, True)  # a new text, last
+    entries = q.entries[:6000] + q.entries[-1:]
+    whole = core.live_store_columns(entries)
+    rng = np.random.default_rng(7)
+    cuts = sorted({0, len(entries), *rng.integers(1, len(entries), 12).tolist(), 5, 6})
+    chunks = [
+        core.live_store_columns(entries[a:b], texts_as_codes=True)
+        for a, b in itertools.pairwise(cuts)
+    ]
+
+    joined = concat_tables(chunks)
+
+    assert list(joined) == list(whole)
+    for table, cols in whole.items():
+        assert list(joined[table]) == list(cols), table
+        for name, want in cols.items():
+            got = joined[table][name]
+            if not isinstance(got, tuple):
+                assert got.dtype == want.dtype, (table, name)
+            assert _decoded(got) == want.tolist(), (table, name)
+    assert joined["trades"]["symbol"][1] == ["BTCUSDT", "ETHUSDT"]  # texts in first use
+    with pytest.raises(ValueError, match="other tables or columns"):
+        concat_tables([chunks[0], {"trades": chunks[0]["trades"]}])
+
+
+def test_chunks_go_to_the_writer_as_they_fill_and_the_flush_builds_the_rest(
+    duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Columns are built every ``chunk_entries`` events and sent ahead; a flush builds only
+    the newest few events' columns and writes everything in one transaction."""
+    built: list[int] = []
+
+    def spy(entries: list[object], *, texts_as_codes: bool) -> object:
+        built.append(len(entries))
+        return core.live_store_columns(entries, texts_as_codes=texts_as_codes)
+
+    monkeypatch.setattr(live_writer, "live_store_columns", spy)
+    w = LiveWriter(duckdb_path, chunk_entries=4)
+    w.open()
+    for tid in range(1, 11):
+        w.add_trade(trade(tid), tid, False)
+    assert built == [4, 4]
+    assert w._call(writer_process.staged_ids) == [0, 1]  # runs after the stage calls
+    assert w.pending_rows == 10
+
+    assert asyncio.run(w.flush()) == 10
+
+    assert built == [4, 4, 2]
+    assert w._call(writer_process.staged_ids) == []
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id, seq FROM trades ORDER BY seq") == [
+        (t, t) for t in range(1, 11)
+    ]
+    with pytest.raises(ValueError, match="chunk_entries must be >= 1"):
+        LiveWriter(duckdb_path, chunk_entries=0)
+
+
+def test_chunks_dropped_from_a_full_queue_are_let_go_in_the_writer_too(duckdb_path: Path) -> None:
+    w = LiveWriter(duckdb_path, chunk_entries=2, max_pending_rows=5)
+    w.open()
+    for tid in range(1, 9):
+        w.add_trade(trade(tid), tid, False)
+    # trades 1-2 went as chunk 0, then 3-4, 5-6 and 7-8; the oldest three were dropped
+    assert (w.pending_rows, w.stats.dropped_rows) == (5, 3)
+
+    assert asyncio.run(w.flush()) == 5
+
+    assert w._call(writer_process.staged_ids) == []  # dropped chunks forgotten, no leak
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id FROM trades ORDER BY 1") == [
+        (t,) for t in range(4, 9)
+    ]
+
+
+def test_a_staged_chunk_the_writer_no_longer_has_is_sent_again_whole(duckdb_path: Path) -> None:
+    """A write naming a chunk the writer process does not keep fails before writing
+    anything; the rows stay queued and the next flush sends their columns whole."""
+    w = LiveWriter(duckdb_path, chunk_entries=2)
+    w.open()
+    w.add_trade(trade(1), 1, False)
+    w.add_trade(trade(2), 2, False)
+    assert w._call(writer_process.staged_ids) == [0]
+    w._call(writer_process.write, [], [0])  # the writer lets chunk 0 go
+    w.add_trade(trade(3), 3, False)
+
+    assert asyncio.run(w.flush()) == 0
+
+    assert (w.stats.flush_errors, w.pending_rows) == (1, 3)
+    assert w._call(writer_process.query, "SELECT count(*) FROM trades") == [(0,)]
+    assert asyncio.run(w.flush()) == 3
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id FROM trades ORDER BY 1") == [(1,), (2,), (3,)]
+
+
+def test_chunks_staged_in_a_killed_writer_process_are_written_by_the_next(
+    duckdb_path: Path,
+) -> None:
+    w = LiveWriter(duckdb_path, chunk_entries=2)
+    w.open()
+    for tid in (1, 2):
+        w.add_trade(trade(tid), tid, False)
+    first = w.worker_pid()
+    assert w._call(writer_process.staged_ids) == [0]
+    os.kill(first, signal.SIGKILL)
+    for tid in (3, 4, 5):
+        w.add_trade(trade(tid), tid, False)
+
+    assert asyncio.run(w.flush()) == 0  # finds the process dead, keeps the rows
+    assert (w.stats.worker_restarts, w.pending_rows) == (1, 5)
+    assert w.worker_pid() not in (first, os.getpid())
+    assert asyncio.run(w.flush()) == 5
+
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id FROM trades ORDER BY 1") == [
+        (t,) for t in range(1, 6)
+    ]
+
+
 _ORPHAN_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
+from cif.store import live_writer
 from cif.store.live_writer import LiveWriter
 
 if __name__ == "__main__":

@@ -96,6 +96,50 @@ def insert_columns(
     return n, int(inserted)
 
 
+def concat_tables(chunks: Sequence[Mapping[str, InsertColumns]]) -> dict[str, InsertColumns]:
+    """Chunks of the same tables' columns (each as ``live_store_columns`` gives them) as one
+    set of columns: rows in chunk order.
+
+    A text column given as :data:`TextCodes` stays one: its values are the chunks' values
+    in order of first use, each chunk's codes mapped onto them. Chunks of other tables or
+    columns than the first's are a ``ValueError``.
+    """
+    if not chunks:
+        raise ValueError("no chunks to concatenate")
+    first = chunks[0]
+    for i, chunk in enumerate(chunks):
+        if chunk.keys() != first.keys() or any(chunk[t].keys() != first[t].keys() for t in first):
+            raise ValueError(f"chunk {i} has other tables or columns than chunk 0")
+    if len(chunks) == 1:
+        return dict(first)
+    out: dict[str, InsertColumns] = {}
+    for table, columns in first.items():
+        merged: dict[str, NDArray[np.generic] | TextCodes] = {}
+        for name, col in columns.items():
+            parts = [chunk[table][name] for chunk in chunks]
+            if isinstance(col, tuple):
+                merged[name] = _concat_codes(parts, f"{table}.{name}")
+            else:
+                arrays = [p for p in parts if not isinstance(p, tuple)]
+                if len(arrays) != len(parts):
+                    raise ValueError(f"{table}.{name}: text codes in some chunks only")
+                merged[name] = np.concatenate(arrays)
+        out[table] = merged
+    return out
+
+
+def _concat_codes(parts: Sequence[NDArray[np.generic] | TextCodes], where: str) -> TextCodes:
+    index: dict[str, int] = {}
+    codes: list[NDArray[np.uint32]] = []
+    for part in parts:
+        if not isinstance(part, tuple):
+            raise ValueError(f"{where}: text codes in some chunks only")
+        part_codes, values = part
+        remap = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.uint32)
+        codes.append(remap[part_codes] if len(part_codes) else part_codes.astype(np.uint32))
+    return np.concatenate(codes), list(index)
+
+
 def insert_tables(
     con: duckdb.DuckDBPyConnection,
     tables: Mapping[str, InsertColumns],
