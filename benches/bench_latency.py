@@ -24,6 +24,13 @@ measures one frame per forecast.
 ``--processes split`` measures ``cif live --processes split``: ingest, features and
 forecast+api as three child processes of the command.
 
+A third line gives the machine's speed during the window (``speed_probe.py``, a process
+of its own that times a fixed piece of work every 10 ms, ~2 % of a core): the probe's
+median, the share of 250 ms windows that ran ≥ 1.3× slower than the run's fast level,
+and the latency of the forecasts outside those slow spells and inside them. On this
+project's virtual machine the same work takes up to ~1.8× longer in spells of a few
+hundred ms, and most of the p99 falls in them; ``--no-speed-probe`` leaves it out.
+
 ``--rate`` (and ``--rates`` here) counts synthetic *trades* per second, all symbols. The
 gateway receives more *ticks* than that: every trade frame plus the bookTicker and depth-diff
 frames of the same streams; "ticks/s" in the output is the frames/s the simulator sent.
@@ -54,6 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "live"))
 from live_testkit import SimProcess
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from speed_probe import Speed, speed_of
 
 #: failure guard of the waits below
 GUARD_S = 60.0
@@ -134,6 +143,7 @@ async def _measure(
     sim: SimProcess,
     pids: list[int],
     redis_pids: list[int],
+    probe_out: Path | None,
 ) -> dict[str, Any]:
     # per forecast: (client receive, tick received, forecast published, API sent), ns
     times: list[tuple[int, int, int, int]] = []
@@ -161,6 +171,12 @@ async def _measure(
             note = f"closed by the server: {exc}"
         sent0, t0 = _sent(sim), loop.time()
         cpu0, redis0 = sum(map(_cpu_s, pids)), sum(map(_cpu_s, redis_pids))
+        probe = None
+        if probe_out is not None and not note:
+            script = str(Path(__file__).with_name("speed_probe.py"))
+            probe = subprocess.Popen(
+                [sys.executable, script, "--seconds", str(seconds), "--out", str(probe_out)]
+            )
         if not note:
             append = window.append
             try:
@@ -176,6 +192,9 @@ async def _measure(
         t1 = loop.time()
         sent1, cpu1 = _sent(sim), sum(map(_cpu_s, pids))
         redis1 = sum(map(_cpu_s, redis_pids))
+    speed = None
+    if probe is not None and probe_out is not None and probe.wait(GUARD_S) == 0:
+        speed = speed_of([(int(t), float(us)) for t, us in json.loads(probe_out.read_text())])
     for received, raw in window:
         parsed = json.loads(raw)
         for msg in parsed if isinstance(parsed, list) else [parsed]:
@@ -211,6 +230,7 @@ async def _measure(
         "max": ms[-1],
         "first_q_p50": statistics.median(v / 1e6 for v in lat_ns[:q]),
         "last_q_p50": statistics.median(v / 1e6 for v in lat_ns[-q:]),
+        "speed": speed,
         "note": note,
     }
 
@@ -255,6 +275,11 @@ def main() -> int:
         help="also report the latency of forecasts whose tick came in an even and in an odd "
         "second apart: an A/B test inside one run, for a build that switches between two "
         "variants by the wall clock's second (see benches/README.md)",
+    )
+    ap.add_argument(
+        "--no-speed-probe",
+        action="store_true",
+        help="do not run speed_probe.py beside the measurement (see the module docstring)",
     )
     ap.add_argument(
         "--repeat",
@@ -314,6 +339,7 @@ def main() -> int:
                             sim,
                             pids,
                             redis_pids,
+                            None if args.no_speed_probe else tmp / "probe.json",
                         )
                     )
                 finally:
@@ -347,6 +373,8 @@ def main() -> int:
             flush=True,
         )
         done[rate].append(r)
+        if r["speed"] is not None:
+            print("        " + _by_speed(r["speed"], r["times"]), flush=True)
         if args.split_by_second:
             print("        " + _by_second(r["times"]), flush=True)
         if args.dump is not None:
@@ -382,6 +410,30 @@ def _by_second(times: list[tuple[int, int, int, int]]) -> str:
         parts.append(
             f"{name} seconds n={len(values)} p50 {pct(50):.2f} p90 {pct(90):.2f} "
             f"p95 {pct(95):.2f} p99 {pct(99):.2f}"
+        )
+    return " | ".join(parts)
+
+
+def _by_speed(speed: Speed, times: list[tuple[int, int, int, int]]) -> str:
+    """The machine's speed in the window, and the latency outside and inside slow spells."""
+    parts = [
+        f"speed: probe p50 {speed.median_us:.0f} us (fast level {speed.fast_us:.0f}), "
+        f"slow windows {100 * speed.slow_share:.0f} %"
+    ]
+    groups: tuple[list[float], list[float]] = ([], [])
+    for received, tick, _, _ in times:
+        groups[speed.is_slow(tick)].append((received - tick) / 1e6)
+    for name, values in zip(("steady", "slow spells"), groups, strict=True):
+        values.sort()
+        if not values:
+            parts.append(f"{name}: none")
+            continue
+
+        def pct(p: float, v: list[float] = values) -> float:
+            return v[min(len(v) - 1, int(p / 100 * len(v)))]
+
+        parts.append(
+            f"{name} n={len(values)} p50 {pct(50):.1f} p95 {pct(95):.1f} p99 {pct(99):.1f}"
         )
     return " | ".join(parts)
 
