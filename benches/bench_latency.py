@@ -397,45 +397,35 @@ def _by_second(times: list[tuple[int, int, int, int]]) -> str:
     for received, tick, _, _ in times:
         if tick % 1_000_000_000 >= SPLIT_MARGIN_NS:
             halves[(tick // 1_000_000_000) % 2].append((received - tick) / 1e6)
+    groups = {"even seconds": halves[0], "odd seconds": halves[1]}
+    return " | ".join(_percentiles(groups, (50, 90, 95, 99), 2))
+
+
+def _percentiles(groups: dict[str, list[float]], points: tuple[int, ...], digits: int) -> list[str]:
+    """``name n=N p50 x ...`` of each group of latencies (ms), or ``name: none``."""
     parts = []
-    for name, values in zip(("even", "odd"), halves, strict=True):
-        values.sort()
+    for name, values in groups.items():
         if not values:
-            parts.append(f"{name} seconds: none")
+            parts.append(f"{name}: none")
             continue
-
-        def pct(p: float, v: list[float] = values) -> float:
-            return v[min(len(v) - 1, int(p / 100 * len(v)))]
-
-        parts.append(
-            f"{name} seconds n={len(values)} p50 {pct(50):.2f} p90 {pct(90):.2f} "
-            f"p95 {pct(95):.2f} p99 {pct(99):.2f}"
+        v = sorted(values)
+        stats = " ".join(
+            f"p{p} {v[min(len(v) - 1, int(p / 100 * len(v)))]:.{digits}f}" for p in points
         )
-    return " | ".join(parts)
+        parts.append(f"{name} n={len(v)} {stats}")
+    return parts
 
 
 def _by_speed(speed: Speed, times: list[tuple[int, int, int, int]]) -> str:
     """The machine's speed in the window, and the latency outside and inside slow spells."""
-    parts = [
+    groups: dict[str, list[float]] = {"steady": [], "slow spells": []}
+    for received, tick, _, _ in times:
+        groups["slow spells" if speed.is_slow(tick) else "steady"].append((received - tick) / 1e6)
+    head = (
         f"speed: probe p50 {speed.median_us:.0f} us (fast level {speed.fast_us:.0f}), "
         f"slow windows {100 * speed.slow_share:.0f} %"
-    ]
-    groups: tuple[list[float], list[float]] = ([], [])
-    for received, tick, _, _ in times:
-        groups[speed.is_slow(tick)].append((received - tick) / 1e6)
-    for name, values in zip(("steady", "slow spells"), groups, strict=True):
-        values.sort()
-        if not values:
-            parts.append(f"{name}: none")
-            continue
-
-        def pct(p: float, v: list[float] = values) -> float:
-            return v[min(len(v) - 1, int(p / 100 * len(v)))]
-
-        parts.append(
-            f"{name} n={len(values)} p50 {pct(50):.1f} p95 {pct(95):.1f} p99 {pct(99):.1f}"
-        )
-    return " | ".join(parts)
+    )
+    return " | ".join([head, *_percentiles(groups, (50, 95, 99), 1)])
 
 
 def _print_medians(done: dict[int, list[dict[str, Any]]]) -> None:
