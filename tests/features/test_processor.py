@@ -431,6 +431,37 @@ def test_reads_claims_publishing_and_checkpoints_are_fenced_by_the_lease(
         assert group["last-delivered-id"] == b"0-0"
 
 
+def test_a_checkpoint_stores_the_snapshot_prepared_off_the_loop_unless_the_engine_moved_on(
+    redis_server: RedisServer, redis_client: redis.Redis, btc_entries: list[StreamEntry]
+) -> None:
+    """``prepare_checkpoint`` takes the engine snapshot in a worker thread; the checkpoint
+    stores it. If the engine took events after it (no checkpoint path does that, but a
+    stale state must never land), the checkpoint takes a fresh one."""
+    events = events_from_entries(btc_entries[:4000], trades_key("btcusdt"), book_key("btcusdt"))
+    first = {k: v[:2000] for k, v in events.items()}
+    later = {k: v[2000:] for k, v in events.items()}
+
+    async def go() -> tuple[bytes, bytes, bytes, bytes]:
+        proc, session = await _owned_session(_config(redis_server.url))
+        assert session.engine is not None
+        session.engine.process(first)
+        await session.prepare_checkpoint()
+        await session.checkpoint_call()
+        prepared_state = await proc.client.get(state_key("btcusdt"))
+        want_prepared = session.engine.snapshot()
+        await session.prepare_checkpoint()
+        session.engine.process(later)  # the engine moves on after the snapshot
+        await session.checkpoint_call()
+        fresh_state = await proc.client.get(state_key("btcusdt"))
+        await proc.client.aclose()
+        return bytes(prepared_state), want_prepared, bytes(fresh_state), session.engine.snapshot()
+
+    prepared_state, want_prepared, fresh_state, want_fresh = asyncio.run(go())
+    assert prepared_state == want_prepared
+    assert fresh_state == want_fresh != want_prepared
+    assert FeatureEngine.restore(fresh_state).events == 4000
+
+
 def test_the_staged_snapshot_moves_into_place_only_while_the_lease_is_held(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
@@ -439,6 +470,8 @@ def test_the_staged_snapshot_moves_into_place_only_while_the_lease_is_held(
     expiry either), its own snapshot stranded in the staging key."""
 
     class Zombie:
+        events = 0
+
         def snapshot(self) -> bytes:
             return b"zombie state"
 

@@ -105,11 +105,16 @@ def staged_key(state_key: str) -> str:
     return f"{state_key}:staged"
 
 
-def pack_staged(stage_key: str, state: bytes, script_call: bytes) -> bytes:
+def pack_staged(stage_key: str, state: bytes, script_call: bytes) -> list[bytes]:
     """``MULTI``, ``SET stage_key state``, the pre-packed fenced script call (the last of
     its KEYS ``stage_key``, its script starting with :data:`STAGED_STATE_LUA` after the
-    fence), ``EXEC``: four replies, read by :func:`check_staged`."""
-    return b"".join([MULTI, pack_command(b"SET", stage_key, state), script_call, EXEC])
+    fence), ``EXEC``: four replies, read by :func:`check_staged`.
+
+    As three pieces to write one after the other, ``state`` itself the middle one: joined,
+    a state of megabytes was copied twice on the event loop (6-7 ms for 5 MB)."""
+    key = stage_key.encode()
+    head = b"%s*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (MULTI, len(key), key, len(state))
+    return [head, state, b"\r\n" + script_call + EXEC]
 
 
 def check_staged(replies: Sequence[Any]) -> Any:

@@ -401,6 +401,11 @@ class SymbolSession(Generic[S]):
 
     # -- checkpoints in the background --------------------------------------------------------
 
+    async def prepare_checkpoint(self) -> None:
+        """Work the next :meth:`checkpoint_call` needs that may run off the event loop
+        (the processor's engine snapshot, in a worker thread). Awaited in the session's own
+        task right before that call, so nothing changes the state in between."""
+
     def checkpoint_call(self) -> Coroutine[Any, Any, None]:
         """The fenced checkpoint call of the state and acks as they are now: taken, and the
         session's counters reset, before the call is awaited. Each session defines it."""
@@ -414,6 +419,7 @@ class SymbolSession(Generic[S]):
         """Checkpoint and wait until it has landed (after the one in flight, if any)."""
         await self.checkpoint_landed(wait=True)
         t0 = time.perf_counter_ns()
+        await self.prepare_checkpoint()
         self.bookkeeping.run()
         await self.checkpoint_call()
         self.checkpoint_landed_hook(time.perf_counter_ns() - t0)
@@ -444,6 +450,7 @@ class SymbolSession(Generic[S]):
         start it (after waiting for the one in flight)."""
         await self.checkpoint_landed(wait=due)
         if due:
+            await self.prepare_checkpoint()
             self.start_checkpoint()
 
     async def checkpoint_landed(self, wait: bool) -> None:

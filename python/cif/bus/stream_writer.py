@@ -420,8 +420,11 @@ def hash_tag(key: str) -> str:
     return key
 
 
-async def round_trip(client: aioredis.Redis, payload: bytes, n_replies: int) -> list[Any]:
+async def round_trip(
+    client: aioredis.Redis, payload: bytes | Sequence[bytes], n_replies: int
+) -> list[Any]:
     """Send pre-packed commands on one pooled connection and read ``n_replies`` replies.
+    ``payload`` may come in pieces, written one after the other without joining them.
 
     An error reply comes back as its ``ResponseError`` (the other replies still count). A
     connection failure raises; the half-read connection is dropped, never pooled again.
@@ -429,7 +432,8 @@ async def round_trip(client: aioredis.Redis, payload: bytes, n_replies: int) -> 
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
-        await conn.send_packed_command(payload, check_health=False)
+        pieces = [payload] if isinstance(payload, bytes) else list(payload)
+        await conn.send_packed_command(pieces, check_health=False)
         replies: list[Any] = []
         for _ in range(n_replies):
             try:

@@ -333,6 +333,8 @@ class _Session(SymbolSession[SymbolStats]):
         self.last_checkpoint = time.monotonic()
         #: size of the last checkpoint's engine snapshot (paces the next one)
         self.snapshot_bytes = 0
+        #: (engine, its event count, snapshot) taken by prepare_checkpoint for the next call
+        self._prepared: tuple[FeatureEngine, int, bytes] | None = None
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -597,10 +599,23 @@ class _Session(SymbolSession[SymbolStats]):
                 done.first_error,
             )
 
+    async def prepare_checkpoint(self) -> None:
+        """Take the engine snapshot in a worker thread (the engine serialises without the
+        GIL): at 5,000 ticks/s a state of 3-6 MB took the event loop 4-10 ms, every
+        stage's and symbol's forecasts waiting behind it. Only this session waits."""
+        engine = self.engine
+        assert engine is not None
+        self._prepared = (engine, engine.events, await asyncio.to_thread(engine.snapshot))
+
     def checkpoint_call(self) -> Coroutine[Any, Any, None]:
         """The fenced call of the engine snapshot and the acks as they are now."""
-        assert self.engine is not None
-        snapshot = self.engine.snapshot()
+        engine = self.engine
+        assert engine is not None
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is engine and prepared[1] == engine.events:
+            snapshot = prepared[2]
+        else:  # not prepared, or the engine took events since: taken here
+            snapshot = engine.snapshot()
         self.snapshot_bytes = len(snapshot)
         # The state is staged (Fence.eval_staged); what it covers is acked once it landed.
         args: list[bytes | str | int] = [self.cfg.group, b"", b"", *digest_args(self.digest)]

@@ -598,8 +598,14 @@ impl PyFeatureEngine {
     }
 
     /// The full engine (settings and state) as bytes.
+    ///
+    /// Serialises without the GIL: a state holds every event of the longest window
+    /// (megabytes at thousands of events/s), and the processor takes it from a worker
+    /// thread so that its event loop runs meanwhile.
     fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.snapshot())
+        let inner = &self.inner;
+        let data = py.detach(|| inner.snapshot());
+        PyBytes::new(py, &data)
     }
 
     /// An engine from `snapshot()` bytes.
