@@ -432,8 +432,7 @@ async def round_trip(
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
-        pieces = [payload] if isinstance(payload, bytes) else list(payload)
-        await conn.send_packed_command(pieces, check_health=False)
+        await conn.send_packed_command(payload, check_health=False)
         replies: list[Any] = []
         for _ in range(n_replies):
             try:

@@ -101,14 +101,16 @@ def concat_tables(chunks: Sequence[Mapping[str, InsertColumns]]) -> dict[str, In
     set of columns: rows in chunk order.
 
     A text column given as :data:`TextCodes` stays one: its values are the chunks' values
-    in order of first use, each chunk's codes mapped onto them. Chunks of other tables or
-    columns than the first's are a ``ValueError``.
+    in order of first use, each chunk's codes mapped onto them. Chunks of other tables,
+    columns or column kinds than the first's are a ``ValueError``.
     """
     if not chunks:
         raise ValueError("no chunks to concatenate")
     first = chunks[0]
+    shape = {t: {c: isinstance(v, tuple) for c, v in cols.items()} for t, cols in first.items()}
     for i, chunk in enumerate(chunks):
-        if chunk.keys() != first.keys() or any(chunk[t].keys() != first[t].keys() for t in first):
+        kinds = {t: {c: isinstance(v, tuple) for c, v in cols.items()} for t, cols in chunk.items()}
+        if kinds != shape or any(list(chunk[t]) != list(first[t]) for t in first):
             raise ValueError(f"chunk {i} has other tables or columns than chunk 0")
     if len(chunks) == 1:
         return dict(first)
@@ -116,25 +118,19 @@ def concat_tables(chunks: Sequence[Mapping[str, InsertColumns]]) -> dict[str, In
     for table, columns in first.items():
         merged: dict[str, NDArray[np.generic] | TextCodes] = {}
         for name, col in columns.items():
-            parts = [chunk[table][name] for chunk in chunks]
+            parts = [chunk[table][name] for chunk in chunks]  # all of col's kind (checked)
             if isinstance(col, tuple):
-                merged[name] = _concat_codes(parts, f"{table}.{name}")
+                merged[name] = _concat_codes([p for p in parts if isinstance(p, tuple)])
             else:
-                arrays = [p for p in parts if not isinstance(p, tuple)]
-                if len(arrays) != len(parts):
-                    raise ValueError(f"{table}.{name}: text codes in some chunks only")
-                merged[name] = np.concatenate(arrays)
+                merged[name] = np.concatenate([p for p in parts if not isinstance(p, tuple)])
         out[table] = merged
     return out
 
 
-def _concat_codes(parts: Sequence[NDArray[np.generic] | TextCodes], where: str) -> TextCodes:
+def _concat_codes(parts: Sequence[TextCodes]) -> TextCodes:
     index: dict[str, int] = {}
     codes: list[NDArray[np.uint32]] = []
-    for part in parts:
-        if not isinstance(part, tuple):
-            raise ValueError(f"{where}: text codes in some chunks only")
-        part_codes, values = part
+    for part_codes, values in parts:
         remap = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.uint32)
         codes.append(remap[part_codes] if len(part_codes) else part_codes.astype(np.uint32))
     return np.concatenate(codes), list(index)
