@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -122,6 +123,14 @@ def test_embedded_redis_persists_and_refuses_a_second_server_on_its_dir(tmp_path
         client = redis.Redis.from_url(server.url)
         client.set("k", "v")
         client.close()
+        # The same server on its Unix socket, which only its owner may open.
+        sock = data.resolve() / "redis.sock"
+        assert server.local_url == f"unix://{sock}?db=0"
+        assert stat.S_ISSOCK(sock.stat().st_mode)
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o700
+        local = redis.Redis.from_url(server.local_url)
+        assert local.get("k") == b"v"
+        local.close()
         with pytest.raises(EmbeddedRedisError, match="another cif live"):
             EmbeddedRedis(data).start()
     finally:
@@ -133,6 +142,21 @@ def test_embedded_redis_persists_and_refuses_a_second_server_on_its_dir(tmp_path
         client = redis.Redis.from_url(again.url)
         assert client.get("k") == b"v"
         client.close()
+
+
+def test_embedded_redis_on_a_path_too_long_for_a_socket_is_reached_over_tcp(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / ("d" * 110)
+    with EmbeddedRedis(data) as server:
+        assert server.socket_path is None
+        assert server.local_url == server.url
+        assert server.url.startswith("redis://127.0.0.1:")
+        client = redis.Redis.from_url(server.local_url)
+        assert client.ping()
+        assert client.config_get("unixsocket") == {"unixsocket": ""}
+        client.close()
+    assert not (data / "redis.sock").exists()
 
 
 async def _ws_forecast_seqs(url: str, n: int) -> list[int]:
@@ -194,6 +218,11 @@ def test_live_without_a_redis_url_runs_everything_on_an_embedded_redis(
 
         # The server the log names is the one serving the streams.
         client = redis.Redis(host="127.0.0.1", port=redis_port)
+        # cif live's own connections come over the Unix socket (flag U), none over TCP.
+        own_id = client.client_id()
+        others = [c for c in client.client_list() if int(c["id"]) != own_id]
+        assert others, "cif live has no connection to its Redis"
+        assert all("U" in c["flags"] for c in others), others
         assert client.xlen("features:{btcusdt}") > 0
         assert client.xlen("forecasts:{btcusdt}") > 0
         # Persistent, without a compaction fork every few seconds.

