@@ -26,6 +26,7 @@ __all__ = [
     "MissingField",
     "OrderBook",
     "ParseError",
+    "ScoreTrack",
     "ServerShutdown",
     "Trade",
     "TradeSequencer",
@@ -382,6 +383,69 @@ def score_heuristic(
 
     ``|x| ≤ threshold`` or non-finite ⇒ (0.5, 0.5); else
     ``p_up = 0.5 + (max_prob − 0.5)·tanh((x − sign(x)·threshold) / scale)``."""
+
+_SumParts = tuple[float, float]
+_TrackParts = tuple[
+    int,
+    int,
+    int,
+    list[_SumParts],
+    list[int],
+    list[int],
+    list[int],
+    list[_SumParts],
+    list[int],
+    list[tuple[float, float, float, float, bool]],
+    list[_SumParts],
+]
+
+@final
+class ScoreTrack:
+    """The running metrics of one predictor's scored forecasts (the live evaluator's hot
+    loop): cumulative compensated sums of accuracy credit, Brier score and log loss, AUC
+    histograms of ``prob_up`` (1000 bins), a 10-bin calibration table, and the same sums
+    over a rolling window of the last ``window`` forecasts. Definitions and the order of
+    every floating-point operation are those of :mod:`cif.forecast.evaluation`."""
+
+    def __new__(cls, window: int) -> ScoreTrack:
+        """An empty track; ``ValueError`` unless ``window >= 1``."""
+    @property
+    def window(self) -> int:
+        """Forecasts the rolling window keeps."""
+    @property
+    def n(self) -> int:
+        """Forecasts scored so far."""
+    @property
+    def recent_len(self) -> int:
+        """Forecasts in the rolling window now."""
+    def add_batch(self, probs: Sequence[float], k: int, classes: Sequence[int], up: int) -> None:
+        """Score forecasts in order: ``probs`` flat (``k`` per forecast, class order), the
+        realized class of each, the index of "up". The probabilities are taken as given
+        (the evaluator checks them). All or nothing: ``ValueError`` on a shape error."""
+    def cumulative_sums(self) -> tuple[float, float, float]:
+        """The cumulative sums of credit, Brier and log loss, compensated."""
+    def rolling_sums(self) -> tuple[float, float, float]:
+        """The rolling window's sums of credit, Brier and log loss, compensated."""
+    def histograms(self) -> tuple[list[int], list[int]]:
+        """Per ``prob_up`` bin: forecasts whose outcome was up, and was not."""
+    def calibration_bins(self) -> list[tuple[int, float, int]]:
+        """Per calibration bin: ``(forecasts, sum of prob_up, outcomes up)``."""
+    def recent_columns(self) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """The rolling window's ``prob_up`` and outcome-is-up columns, oldest first."""
+    def to_bytes(self) -> bytes:
+        """The state as bytes (:meth:`from_bytes` reads them back)."""
+    @staticmethod
+    def from_bytes(data: bytes) -> ScoreTrack:
+        """A state written by :meth:`to_bytes` (``ValueError`` for anything else)."""
+    def parts(self) -> _TrackParts:
+        """Every field: ``(window, n, removals, [credit, brier, log loss] sums, hist_up,
+        hist_not, cal_n, cal_p sums, cal_up, window rows, [credit, brier, log loss] window
+        sums)``, each sum as ``(sum, compensation)``, each window row as ``(credit, brier,
+        log loss, prob_up, is_up)``."""
+    @staticmethod
+    def from_parts(parts: _TrackParts) -> ScoreTrack:
+        """A track from the fields :meth:`parts` gives (``ValueError`` when they do not
+        fit)."""
 
 # -- order-flow features ---------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
 """The forecaster's per-row hot paths against the plain row-by-row code they replaced.
 
 ``Evaluator.observe_batch`` (``observe`` is the same code for one row), the label tracker's
-``push_batch``, and the service's ``_decode``, ``_feed`` and forecast encoding were rewritten
-for speed. The previous implementations are kept here as references (copied, since they are
-no longer in the package), and the new code must match them exactly: the same pickled
-evaluator state and checkpoint bytes (so existing checkpoints restore and continue
-identically), the same summaries, the same published bytes, and the same skipped entries
-with the same reasons and messages, in the same order.
+``push_batch``, the evaluator's tracks (now in Rust), and the service's ``_decode``,
+``_feed`` and forecast encoding were rewritten for speed. The previous implementations are
+kept here as references (copied, since they are no longer in the package), and the new code
+must match them exactly: the same evaluator state, field for field and bit for bit (so
+existing checkpoints restore and continue identically), the same summaries, the same
+published bytes, and the same skipped entries with the same reasons and messages, in the
+same order.
 
 No Redis: the sessions are built without connecting and publish to a fake publisher.
 """
@@ -19,6 +20,7 @@ import itertools
 import json
 import math
 import pickle
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cif._core import ScoreTrack
 from cif.bus.fenced import Published
 from cif.bus.stream_writer import bulk
 from cif.features.entries import ROW_FIELDS, decode_feature_entry
@@ -40,6 +43,7 @@ from cif.forecast.service import (
     ForecasterConfig,
     _ColumnQueue,
     _Session,
+    _StateUnpickler,
     forecaster_lease_key,
 )
 
@@ -51,6 +55,57 @@ Forecast = tuple[float, ...]
 # -- the reference: the row-by-row evaluator as it was -----------------------------------------
 
 
+class RefTrack:
+    """The evaluator's track as the Python class kept it: the attributes a checkpoint of
+    that time holds (:func:`as_checkpointed` writes it under the package's class name)."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.n = 0
+        self.credit = _Sum()
+        self.brier = _Sum()
+        self.ll = _Sum()
+        self.hist_up = [0] * 1000
+        self.hist_not = [0] * 1000
+        self.cal_n = [0] * 10
+        self.cal_p = [_Sum() for _ in range(10)]
+        self.cal_up = [0] * 10
+        self.recent: deque[tuple[float, float, float, float, bool]] = deque()
+        self.r_credit = _Sum()
+        self.r_brier = _Sum()
+        self.r_ll = _Sum()
+        self._removals = 0
+
+
+def ref_evaluator(classes: Sequence[str], horizon: int, **kw: Any) -> Evaluator:
+    """An evaluator whose tracks are the Python reference's (scored by ref_observe only)."""
+    ev = Evaluator(classes, horizon, **kw)
+    ev._model = RefTrack(ev.window)  # type: ignore[assignment]
+    ev._base = RefTrack(ev.window)  # type: ignore[assignment]
+    return ev
+
+
+def track_parts(tr: Any) -> tuple[Any, ...]:
+    """Every field of a track, the Rust one's or the reference's, in one form."""
+    if isinstance(tr, _Track):
+        return tuple(tr.core.parts())
+    sums = [(x.s, x.c) for x in (tr.credit, tr.brier, tr.ll)]
+    r_sums = [(x.s, x.c) for x in (tr.r_credit, tr.r_brier, tr.r_ll)]
+    return (
+        tr.window,
+        tr.n,
+        tr._removals,
+        sums,
+        list(tr.hist_up),
+        list(tr.hist_not),
+        list(tr.cal_n),
+        [(x.s, x.c) for x in tr.cal_p],
+        list(tr.cal_up),
+        list(tr.recent),
+        r_sums,
+    )
+
+
 def ref_sum_add(s: _Sum, x: float) -> None:
     t = s.s + x
     if abs(s.s) >= abs(x):
@@ -60,7 +115,7 @@ def ref_sum_add(s: _Sum, x: float) -> None:
     s.s = t
 
 
-def ref_track_add(tr: _Track, probs: Sequence[float], c: int, up: int) -> None:
+def ref_track_add(tr: RefTrack, probs: Sequence[float], c: int, up: int) -> None:
     top = max(probs)
     n_top = sum(1 for q in probs if q == top)
     credit = 1.0 / n_top if probs[c] == top else 0.0
@@ -97,6 +152,15 @@ def ref_track_add(tr: _Track, probs: Sequence[float], c: int, up: int) -> None:
                 ref_sum_add(tr.r_brier, brier)
                 ref_sum_add(tr.r_ll, ll)
             tr._removals = 0
+
+
+def ref_score(tr: RefTrack | _Track, probs: Sequence[float], c: int, up: int) -> None:
+    """One forecast scored row by row: by the reference's math (:func:`ref_evaluator`), or
+    by the package's track (the service's tests, which compare checkpoint bytes)."""
+    if isinstance(tr, _Track):
+        tr.add_batch(list(probs), [c], len(probs), up)
+    else:
+        ref_track_add(tr, probs, c, up)
 
 
 def ref_label(m0: float, m1: float) -> int:
@@ -180,8 +244,8 @@ def ref_observe(ev: Evaluator, ts: int, mid: float, probs: Sequence[float] | Non
             ev.flat_excluded += 1
         else:
             c = (0 if label == DOWN else 1) if ev._binary else label + 1
-            ref_track_add(ev._model, p, c, ev._up)
-            ref_track_add(ev._base, b, c, ev._up)
+            ref_score(ev._model, p, c, ev._up)
+            ref_score(ev._base, b, c, ev._up)
             scored += 1
     if forecast is not None:
         ev.forecasts += 1
@@ -189,8 +253,34 @@ def ref_observe(ev: Evaluator, ts: int, mid: float, probs: Sequence[float] | Non
     return scored
 
 
+class _OldCheckpoint(_StateUnpickler):
+    """The forecaster's unpickler, reading a reference track as the Python ``_Track`` that
+    checkpoints of that time named: the class by name, then its attributes."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == (RefTrack.__module__, RefTrack.__qualname__):
+            module, name = _Track.__module__, _Track.__qualname__
+        return super().find_class(module, name)
+
+
+def as_checkpointed(ev: Evaluator) -> Evaluator:
+    """``ev`` through a checkpoint and back (the forecaster's unpickler): a reference
+    evaluator's tracks come back as the package's, read from their Python attributes."""
+    buf = io.BytesIO()
+    pickle.Pickler(buf, protocol=5).dump(ev)
+    restored = _OldCheckpoint(io.BytesIO(buf.getvalue())).load()
+    assert isinstance(restored, Evaluator)
+    return restored
+
+
 def state(obj: Any) -> bytes:
-    """Everything an object holds, as bytes (the checkpoint's pickling: no memo)."""
+    """Everything an object holds, as bytes (the checkpoint's pickling: no memo), an
+    evaluator's tracks field by field whichever class holds them."""
+    if isinstance(obj, Evaluator):
+        fields = dict(vars(obj))
+        fields["_model"] = track_parts(obj._model)
+        fields["_base"] = track_parts(obj._base)
+        obj = fields
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=5)
     pickler.fast = True
@@ -259,7 +349,8 @@ def test_observe_batch_is_observe_row_by_row_bit_for_bit(
     seed = len(classes) * 1000 + horizon * 10 + window
     rng = np.random.default_rng(seed)
     ts, mids, probs = random_rows(rng, 3000, len(classes))
-    ref, one, batch = (Evaluator(classes, horizon, window=window, symbol="s") for _ in range(3))
+    ref = ref_evaluator(classes, horizon, window=window, symbol="s")
+    one, batch = (Evaluator(classes, horizon, window=window, symbol="s") for _ in range(2))
     for start in range(0, 3000, 500):  # compare along the way, not only at the end
         part = slice(start, start + 500)
         n_ref = sum(
@@ -274,7 +365,7 @@ def test_observe_batch_is_observe_row_by_row_bit_for_bit(
         assert state(ref) == state(one) == state(batch)
     # forecasts left the window, enough of them for the rolling sums to be rebuilt too
     assert window >= 1000 or ref._model.n > window + 65
-    summary = json.dumps(ref.summary())
+    summary = json.dumps(as_checkpointed(ref).summary())
     assert json.dumps(one.summary()) == summary == json.dumps(batch.summary())
     assert ref.scored > 200
 
@@ -306,7 +397,7 @@ def test_observe_batch_equals_the_reference_for_any_split(
         ts.append(t)
         mids.append(mid)
         probs.append(p)
-    ref = Evaluator(CLASSES_2, horizon, window=window)
+    ref = ref_evaluator(CLASSES_2, horizon, window=window)
     batch = Evaluator(CLASSES_2, horizon, window=window)
     n_ref = sum(ref_observe(ref, *row) for row in zip(ts, mids, probs, strict=True))
     bounds = sorted({0, len(ts), *(c for c in cuts if c <= len(ts))})
@@ -315,6 +406,40 @@ def test_observe_batch_equals_the_reference_for_any_split(
     )
     assert n_ref == n_batch
     assert state(ref) == state(batch)
+
+
+@pytest.mark.parametrize("classes", [CLASSES_3, CLASSES_2])
+def test_a_checkpoint_of_the_python_tracks_restores_and_continues_bit_for_bit(
+    classes: tuple[str, ...],
+) -> None:
+    """A checkpoint written while the tracks were Python objects (``_Sum``, lists, a deque)
+    restores into the Rust tracks with every field, and scoring goes on as the Python code
+    would have; the Rust state survives its own checkpoint too."""
+    rng = np.random.default_rng(11)
+    ts, mids, probs = random_rows(rng, 4000, len(classes))
+    ref = ref_evaluator(classes, 5, window=50)
+    for row in zip(ts[:2000], mids[:2000], probs[:2000], strict=True):
+        ref_observe(ref, *row)
+    restored = as_checkpointed(ref)
+    assert isinstance(restored._model, _Track)
+    assert state(restored) == state(ref)
+    for row in zip(ts[2000:], mids[2000:], probs[2000:], strict=True):
+        ref_observe(ref, *row)
+    feed_in_batches(restored, rng, ts[2000:], mids[2000:], probs[2000:])
+    assert restored._model.n > 1000
+    assert state(restored) == state(ref)
+    again = as_checkpointed(restored)
+    assert state(again) == state(restored)
+    assert again.summary() == restored.summary() == as_checkpointed(ref).summary()
+
+
+def test_a_track_state_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a score track state"):
+        _Track.__new__(_Track).__setstate__({"core": b"cif-score-track\x01" + b"\0" * 7})
+    parts = list(_Track(3).core.parts())
+    parts[9] = [(1.0, 0.0, 0.0, 0.5, True)] * 4  # more rows than the window holds
+    with pytest.raises(ValueError, match="more than its size"):
+        ScoreTrack.from_parts(tuple(parts))
 
 
 def test_observe_batch_takes_all_or_nothing() -> None:

@@ -33,6 +33,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cif._core import ScoreTrack
 from cif.forecast.labels import (
     CLASSES_2,
     CLASSES_3,
@@ -194,7 +195,10 @@ def base_rate_probs(train_labels: ArrayLike, classes: Sequence[str], n: int) -> 
 
 
 class _Sum:
-    """Neumaier-compensated running sum (add and remove), so long runs do not drift."""
+    """Neumaier-compensated running sum (add and remove), so long runs do not drift.
+
+    The live tracks keep theirs in Rust now; this class stays because checkpoints written
+    before hold its objects (see :class:`_Track`)."""
 
     __slots__ = ("c", "s")
 
@@ -223,147 +227,58 @@ class _Sum:
         return self.s + self.c
 
 
-#: per number of classes K, per outcome class c: the outcome as a one-hot row
-_ONE_HOT: Final = {
-    k: tuple(tuple(1.0 if i == c else 0.0 for i in range(k)) for c in range(k)) for k in (2, 3)
-}
-
-
 class _Track:
     """The metrics of one predictor (the model or the base rate): cumulative sums and
-    histograms, and a rolling window of the last ``window`` scored forecasts.
+    histograms, and a rolling window of the last ``window`` scored forecasts. The state and
+    its hot loop are in Rust (:class:`cif._core.ScoreTrack`, the same operations in the same
+    order as the Python loop it replaced, so a state continues bit for bit).
 
-    Its attributes are pickled as they are into the forecaster's checkpoint (and restored
-    from existing ones): renaming or adding one changes the checkpoint format."""
+    Pickled into the forecaster's checkpoint as the Rust state's bytes. A checkpoint written
+    before (the attributes of the Python class: ``_Sum`` objects, lists and a deque) is read
+    too, and continues exactly where it left off."""
 
     def __init__(self, window: int) -> None:
-        self.window = window
-        self.n = 0
-        self.credit = _Sum()
-        self.brier = _Sum()
-        self.ll = _Sum()
-        self.hist_up = [0] * AUC_BINS
-        self.hist_not = [0] * AUC_BINS
-        self.cal_n = [0] * CALIBRATION_BINS
-        self.cal_p = [_Sum() for _ in range(CALIBRATION_BINS)]
-        self.cal_up = [0] * CALIBRATION_BINS
-        # rolling: (credit, brier, log loss, prob_up, is_up)
-        self.recent: deque[tuple[float, float, float, float, bool]] = deque()
-        self.r_credit = _Sum()
-        self.r_brier = _Sum()
-        self.r_ll = _Sum()
-        self._removals = 0
+        self.core = ScoreTrack(window)
 
-    def add_batch(self, scored: Sequence[tuple[Sequence[float], int]], up: int) -> None:
-        """Score forecasts (probabilities in class order, the outcome's class), in order.
+    @property
+    def window(self) -> int:
+        return self.core.window
 
-        Each compensated sum is given the values it would get from scoring them one at a
-        time, in the same order, but collected first and added in one loop
-        (:meth:`_Sum.add_all`) rather than one method call per value: this runs for every
-        scored forecast of the live service."""
-        if not scored:
-            return
-        log = math.log
-        onehot = _ONE_HOT[len(scored[0][0])]
-        hist_up, hist_not = self.hist_up, self.hist_not
-        cal_n, cal_p, cal_up = self.cal_n, self.cal_p, self.cal_up
-        recent = self.recent
-        window = self.window
-        credits: list[float] = []
-        briers: list[float] = []
-        lls: list[float] = []
-        cal_values: list[list[float]] = [[] for _ in cal_p]  # per calibration bin
-        # What the rolling sums are given, in order: each new forecast's values, and the
-        # negated values of each one leaving the window.
-        r_credits: list[float] = []
-        r_briers: list[float] = []
-        r_lls: list[float] = []
-        restart = False  # the rolling sums are rebuilt from the window (see below)
-        removals = self._removals
-        for probs, c in scored:
-            top = max(probs)
-            p_c = probs[c]
-            # probs.count(top): the classes tied at the max (probabilities are never NaN)
-            credit = 1.0 / probs.count(top) if p_c == top else 0.0
-            brier = 0.0
-            for q, y in zip(probs, onehot[c], strict=True):  # y: 1 for the outcome, else 0
-                brier += (q - y) * (q - y)
-            # -log(clip(p_c, P_MIN, 1)), the clip skipped when it is a no-op (most rows)
-            ll = -log(p_c if P_MIN <= p_c <= 1.0 else min(max(p_c, P_MIN), 1.0))
-            pu = probs[up]
-            is_up = c == up
-            credits.append(credit)
-            briers.append(brier)
-            lls.append(ll)
-            # the bins of auc_bin() and calibration_table(): min(int(pu * bins), bins - 1)
-            h = int(pu * AUC_BINS)
-            if h >= AUC_BINS:
-                h = AUC_BINS - 1
-            b = int(pu * CALIBRATION_BINS)
-            if b >= CALIBRATION_BINS:
-                b = CALIBRATION_BINS - 1
-            cal_n[b] += 1
-            cal_values[b].append(pu)
-            if is_up:
-                hist_up[h] += 1
-                cal_up[b] += 1
-            else:
-                hist_not[h] += 1
-            recent.append((credit, brier, ll, pu, is_up))
-            r_credits.append(credit)
-            r_briers.append(brier)
-            r_lls.append(ll)
-            if len(recent) > window:
-                old = recent.popleft()
-                r_credits.append(-old[0])
-                r_briers.append(-old[1])
-                r_lls.append(-old[2])
-                removals += 1
-                if removals > max(len(recent), 64):
-                    # Rebuild the rolling sums from the window (bounded error, deterministic
-                    # order): whatever they were given so far no longer counts.
-                    restart = True
-                    r_credits = [r[0] for r in recent]
-                    r_briers = [r[1] for r in recent]
-                    r_lls = [r[2] for r in recent]
-                    removals = 0
-        self.n += len(scored)
-        self.credit.add_all(credits)
-        self.brier.add_all(briers)
-        self.ll.add_all(lls)
-        for total, values in zip(cal_p, cal_values, strict=True):
-            if values:
-                total.add_all(values)
-        if restart:
-            self.r_credit, self.r_brier, self.r_ll = _Sum(), _Sum(), _Sum()
-        self.r_credit.add_all(r_credits)
-        self.r_brier.add_all(r_briers)
-        self.r_ll.add_all(r_lls)
-        self._removals = removals
+    @property
+    def n(self) -> int:
+        return self.core.n
+
+    def add_batch(self, probs: list[float], classes: list[int], k: int, up: int) -> None:
+        """Score forecasts in order: ``probs`` flat (``k`` per forecast, in class order),
+        ``classes`` the outcome's class of each."""
+        if classes:
+            self.core.add_batch(probs, k, classes, up)
 
     def cumulative(self) -> dict[str, Any]:
         n = self.n
+        credit, brier, ll = self.core.cumulative_sums()
+        hist_up, hist_not = self.core.histograms()
         return {
             "n": n,
-            "accuracy": self.credit.value / n if n else math.nan,
-            "brier": self.brier.value / n if n else math.nan,
-            "log_loss": self.ll.value / n if n else math.nan,
-            "auc": auc_from_histograms(self.hist_up, self.hist_not),
+            "accuracy": credit / n if n else math.nan,
+            "brier": brier / n if n else math.nan,
+            "log_loss": ll / n if n else math.nan,
+            "auc": auc_from_histograms(hist_up, hist_not),
         }
 
     def rolling(self) -> dict[str, Any]:
-        n = len(self.recent)
+        n = self.core.recent_len
+        credit, brier, ll = self.core.rolling_sums()
         if n:
-            pu = np.fromiter((r[3] for r in self.recent), dtype=np.float64, count=n)
-            up = np.fromiter((r[4] for r in self.recent), dtype=bool, count=n)
+            pu, up = self.core.recent_columns()
             auc = auc_exact(pu, up)
         else:
             auc = math.nan
         return {
             "n": n,
-            "accuracy": self.r_credit.value / n if n else math.nan,
-            "brier": self.r_brier.value / n if n else math.nan,
-            "log_loss": self.r_ll.value / n if n else math.nan,
+            "accuracy": credit / n if n else math.nan,
+            "brier": brier / n if n else math.nan,
+            "log_loss": ll / n if n else math.nan,
             "auc": auc,
         }
 
@@ -372,12 +287,46 @@ class _Track:
             {
                 "lo": k / CALIBRATION_BINS,
                 "hi": (k + 1) / CALIBRATION_BINS,
-                "count": self.cal_n[k],
-                "mean_predicted": self.cal_p[k].value / self.cal_n[k] if self.cal_n[k] else None,
-                "observed_up": self.cal_up[k] / self.cal_n[k] if self.cal_n[k] else None,
+                "count": n,
+                "mean_predicted": p_sum / n if n else None,
+                "observed_up": n_up / n if n else None,
             }
-            for k in range(CALIBRATION_BINS)
+            for k, (n, p_sum, n_up) in enumerate(self.core.calibration_bins())
         ]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"core": self.core.to_bytes()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        core = state.get("core")
+        self.core = ScoreTrack.from_bytes(core) if core is not None else _from_python(state)
+
+
+def _sum_parts(s: _Sum) -> tuple[float, float]:
+    return (float(s.s), float(s.c))
+
+
+def _from_python(state: dict[str, Any]) -> ScoreTrack:
+    """The Rust state of a track pickled by the Python class (before the Rust one): its
+    attributes, as they were."""
+    return ScoreTrack.from_parts(
+        (
+            int(state["window"]),
+            int(state["n"]),
+            int(state["_removals"]),
+            [_sum_parts(state[k]) for k in ("credit", "brier", "ll")],
+            [int(v) for v in state["hist_up"]],
+            [int(v) for v in state["hist_not"]],
+            [int(v) for v in state["cal_n"]],
+            [_sum_parts(v) for v in state["cal_p"]],
+            [int(v) for v in state["cal_up"]],
+            [
+                (float(c), float(b), float(ll), float(p), bool(u))
+                for c, b, ll, p, u in state["recent"]
+            ],
+            [_sum_parts(state[k]) for k in ("r_credit", "r_brier", "r_ll")],
+        )
+    )
 
 
 def _smoothed(down: int, flat: int, up: int, binary: bool) -> tuple[float, ...]:
@@ -486,9 +435,11 @@ class Evaluator:
         binary = self._binary
         down, flat, up = self._outcomes
         unlabeled, flat_excluded, n_forecasts = self.unlabeled, self.flat_excluded, 0
-        # the scored forecasts (model and base rate) with their outcome's class, in order
-        model: list[tuple[tuple[float, ...], int]] = []
-        base_rate: list[tuple[tuple[float, ...], int]] = []
+        # the scored forecasts' probabilities (model and base rate, flat) and their
+        # outcome's class, in order
+        model: list[float] = []
+        base_rate: list[float] = []
+        scored: list[int] = []
         j, n_resolved = 0, len(resolved)
         for index, forecast in enumerate(forecasts, first):
             if forecast is not None:
@@ -512,9 +463,9 @@ class Evaluator:
                 elif binary and label == FLAT:
                     flat_excluded += 1
                 else:
-                    c = (0 if label == DOWN else 1) if binary else label + 1
-                    model.append((p, c))
-                    base_rate.append((b, c))
+                    scored.append((0 if label == DOWN else 1) if binary else label + 1)
+                    model.extend(p)
+                    base_rate.extend(b)
             if forecast is not None:
                 n_forecasts += 1
                 item = (index, forecast, base)
@@ -527,9 +478,9 @@ class Evaluator:
         self.forecasts += n_forecasts
         self.last_ts = tracker._last_ts
         # The two tracks are independent: each gets its own forecasts in scoring order.
-        self._model.add_batch(model, self._up)
-        self._base.add_batch(base_rate, self._up)
-        return len(model)
+        self._model.add_batch(model, scored, self._k, self._up)
+        self._base.add_batch(base_rate, scored, self._k, self._up)
+        return len(scored)
 
     def _check_probs(self, probs: Sequence[float]) -> tuple[float, ...]:
         p = tuple(map(float, probs))

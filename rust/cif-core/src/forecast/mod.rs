@@ -8,14 +8,21 @@
 //!   (an empty window) neither poisons the row nor moves it.
 //! - [`Heuristic`]: the seed's order-flow-imbalance threshold rule on one feature.
 //!
+//! [`ScoreTrack`] is the other direction: the running metrics of forecasts once their
+//! outcome is known (the live evaluator's hot loop).
+//!
 //! Rows are scored independently and in order; every row uses one fixed summation order,
 //! so scores are bit-identical wherever they are computed.
 
 mod heuristic;
 mod linear;
+mod score_track;
 
 pub use heuristic::Heuristic;
 pub use linear::LinearModel;
+pub use score_track::{
+    CompensatedSum, ScoreTrack, Scored, AUC_BINS, CALIBRATION_BINS, MIN_REBUILD, P_MIN,
+};
 
 use std::fmt;
 

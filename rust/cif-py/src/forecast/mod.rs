@@ -1,12 +1,16 @@
 //! Bindings for `cif_core::forecast`: model scoring as `cif._core.score_linear` and
-//! `cif._core.score_heuristic` (NumPy in, NumPy out).
+//! `cif._core.score_heuristic` (NumPy in, NumPy out), and the live evaluator's running
+//! metrics as `cif._core.ScoreTrack`.
 
-use cif_core::forecast::{Heuristic, LinearModel, ScoreError};
+use std::collections::VecDeque;
+
+use cif_core::forecast::{CompensatedSum, Heuristic, LinearModel, ScoreError, ScoreTrack, Scored};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 /// Rows from which scoring runs without the GIL (below it the release costs more than it saves).
 const DETACH_ROWS: usize = 4096;
@@ -73,8 +77,209 @@ fn score_heuristic<'py>(
     to_rows(py, rule.score(&data), 2)
 }
 
+/// A compensated sum as `(sum, compensation)`.
+type SumParts = (f64, f64);
+/// A scored forecast of the rolling window: `(credit, brier, log loss, prob_up, is_up)`.
+type ScoredParts = (f64, f64, f64, f64, bool);
+/// Every field of a track, as :meth:`ScoreTrack.parts` gives them.
+type TrackParts = (
+    usize,
+    u64,
+    u64,
+    Vec<SumParts>,
+    Vec<u64>,
+    Vec<u64>,
+    Vec<u64>,
+    Vec<SumParts>,
+    Vec<u64>,
+    Vec<ScoredParts>,
+    Vec<SumParts>,
+);
+
+fn sum_parts(s: &CompensatedSum) -> SumParts {
+    (s.s, s.c)
+}
+
+fn sums<const N: usize>(parts: &[SumParts], what: &str) -> PyResult<[CompensatedSum; N]> {
+    let v: Vec<CompensatedSum> = parts
+        .iter()
+        .map(|&(s, c)| CompensatedSum { s, c })
+        .collect();
+    v.try_into().map_err(|_| {
+        PyValueError::new_err(format!("{what}: expected {N} sums, got {}", parts.len()))
+    })
+}
+
+fn counts<const N: usize>(v: Vec<u64>, what: &str) -> PyResult<[u64; N]> {
+    let n = v.len();
+    v.try_into()
+        .map_err(|_| PyValueError::new_err(format!("{what}: expected {N} counts, got {n}")))
+}
+
+/// The running metrics of one predictor's scored forecasts (`cif_core::forecast::ScoreTrack`):
+/// cumulative sums, AUC histograms, calibration bins and a rolling window.
+#[pyclass(name = "ScoreTrack", module = "cif._core")]
+pub(crate) struct PyScoreTrack {
+    inner: ScoreTrack,
+}
+
+#[pymethods]
+impl PyScoreTrack {
+    #[new]
+    fn new(window: usize) -> PyResult<Self> {
+        Ok(PyScoreTrack {
+            inner: ScoreTrack::new(window).map_err(value_error)?,
+        })
+    }
+
+    /// Forecasts the rolling window keeps.
+    #[getter]
+    fn window(&self) -> usize {
+        self.inner.window
+    }
+
+    /// Forecasts scored so far.
+    #[getter]
+    fn n(&self) -> u64 {
+        self.inner.n
+    }
+
+    /// Forecasts in the rolling window now.
+    #[getter]
+    fn recent_len(&self) -> usize {
+        self.inner.recent.len()
+    }
+
+    /// Score forecasts in order: ``probs`` flat (``k`` per forecast, class order), the
+    /// realized class of each, the index of "up". All or nothing (``ValueError``).
+    fn add_batch(
+        &mut self,
+        probs: Vec<f64>,
+        k: usize,
+        classes: Vec<usize>,
+        up: usize,
+    ) -> PyResult<()> {
+        self.inner
+            .add_batch(&probs, k, &classes, up)
+            .map_err(value_error)
+    }
+
+    /// The cumulative sums of credit, Brier and log loss, compensated.
+    fn cumulative_sums(&self) -> (f64, f64, f64) {
+        let t = &self.inner;
+        (t.credit.value(), t.brier.value(), t.log_loss.value())
+    }
+
+    /// The rolling window's sums of credit, Brier and log loss, compensated.
+    fn rolling_sums(&self) -> (f64, f64, f64) {
+        let t = &self.inner;
+        (t.r_credit.value(), t.r_brier.value(), t.r_log_loss.value())
+    }
+
+    /// Per ``prob_up`` bin, forecasts whose outcome was up and was not.
+    fn histograms(&self) -> (Vec<u64>, Vec<u64>) {
+        (self.inner.hist_up.clone(), self.inner.hist_not.clone())
+    }
+
+    /// Per calibration bin: ``(forecasts, sum of prob_up, outcomes up)``.
+    fn calibration_bins(&self) -> Vec<(u64, f64, u64)> {
+        let t = &self.inner;
+        (0..t.cal_n.len())
+            .map(|b| (t.cal_n[b], t.cal_p[b].value(), t.cal_up[b]))
+            .collect()
+    }
+
+    /// The rolling window's ``prob_up`` and outcome-is-up columns, oldest first.
+    fn recent_columns<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<bool>>) {
+        let recent = &self.inner.recent;
+        (
+            PyArray1::from_iter(py, recent.iter().map(|r| r.prob_up)),
+            PyArray1::from_iter(py, recent.iter().map(|r| r.is_up)),
+        )
+    }
+
+    /// The state as bytes (:meth:`from_bytes` reads them back).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    /// A state written by :meth:`to_bytes` (``ValueError`` for anything else).
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        Ok(PyScoreTrack {
+            inner: ScoreTrack::from_bytes(data).map_err(value_error)?,
+        })
+    }
+
+    /// Every field: ``(window, n, removals, [credit, brier, log loss] sums, hist_up,
+    /// hist_not, cal_n, cal_p sums, cal_up, window rows, [credit, brier, log loss] window
+    /// sums)``, each sum as ``(sum, compensation)``.
+    fn parts(&self) -> TrackParts {
+        let t = &self.inner;
+        (
+            t.window,
+            t.n,
+            t.removals,
+            [&t.credit, &t.brier, &t.log_loss].map(sum_parts).to_vec(),
+            t.hist_up.clone(),
+            t.hist_not.clone(),
+            t.cal_n.to_vec(),
+            t.cal_p.iter().map(sum_parts).collect(),
+            t.cal_up.to_vec(),
+            t.recent
+                .iter()
+                .map(|r| (r.credit, r.brier, r.log_loss, r.prob_up, r.is_up))
+                .collect(),
+            [&t.r_credit, &t.r_brier, &t.r_log_loss]
+                .map(sum_parts)
+                .to_vec(),
+        )
+    }
+
+    /// A track from the fields :meth:`parts` gives (``ValueError`` when they do not fit).
+    #[staticmethod]
+    fn from_parts(parts: TrackParts) -> PyResult<Self> {
+        let (window, n, removals, cum, hist_up, hist_not, cal_n, cal_p, cal_up, recent, rolling) =
+            parts;
+        let [credit, brier, log_loss] = sums::<3>(&cum, "cumulative sums")?;
+        let [r_credit, r_brier, r_log_loss] = sums::<3>(&rolling, "rolling sums")?;
+        let inner = ScoreTrack {
+            window,
+            n,
+            credit,
+            brier,
+            log_loss,
+            hist_up,
+            hist_not,
+            cal_n: counts(cal_n, "cal_n")?,
+            cal_p: sums(&cal_p, "cal_p")?,
+            cal_up: counts(cal_up, "cal_up")?,
+            recent: recent
+                .into_iter()
+                .map(|(credit, brier, log_loss, prob_up, is_up)| Scored {
+                    credit,
+                    brier,
+                    log_loss,
+                    prob_up,
+                    is_up,
+                })
+                .collect::<VecDeque<_>>(),
+            r_credit,
+            r_brier,
+            r_log_loss,
+            removals,
+        };
+        inner.validate().map_err(value_error)?;
+        Ok(PyScoreTrack { inner })
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_linear, m)?)?;
     m.add_function(wrap_pyfunction!(score_heuristic, m)?)?;
+    m.add_class::<PyScoreTrack>()?;
     Ok(())
 }
