@@ -49,6 +49,7 @@ __all__ = [
     "parse_rest_trades",
     "score_heuristic",
     "score_linear",
+    "split_ws_frames",
 ]
 
 __version__: Final[str]
@@ -352,6 +353,17 @@ def parse_capture(data: bytes) -> FrameBatch:
     Frame index = line index (blank lines are skipped but counted). REST depth snapshots on
     their own line take their symbol from the nearest stream frame seen before them.
     """
+
+def split_ws_frames(
+    data: bytes, start: int, max_size: int, data_allowed: bool
+) -> tuple[list[bytes], int, int]:
+    """The server's plain WebSocket data frames (FIN set, text or binary, unmasked, no RSV
+    bit, payload ≤ ``max_size``) in ``data`` from ``start``, in one pass: ``(payloads, end,
+    special)``. ``end`` is where the scan stopped. ``special`` > 0: the frame at ``end`` is
+    not plain and its first ``special`` bytes are for the WebSocket library (the whole
+    frame, or only its header when that already makes it an error: masked, or too large);
+    0: the frame at ``end``, if any, is incomplete. ``data_allowed`` false (inside a
+    fragmented message) hands every frame on."""
 
 def parse_rest_depth(body: bytes, symbol: str, recv_time_ns: int | None = None) -> DepthSnapshot:
     """Parse a ``GET /api/v3/depth`` response body."""

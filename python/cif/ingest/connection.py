@@ -15,13 +15,15 @@ A ``FeedGroup`` owns the connection carrying its streams (at most 1024) and repl
 
 Pings are answered by the WebSocket library with a pong echoing the ping's payload, as
 Binance requires. Frames are handed to ``on_frame(frame, recv_time_ns)`` unparsed, in
-arrival order, from one connection at a time.
+arrival order, from one connection at a time, as they arrive
+(:class:`cif.ingest.feed_connection.FeedConnection`: no ``recv()`` queue in between).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -29,12 +31,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import WebSocketException
 
 from cif.ingest.backoff import Backoff
 from cif.ingest.endpoints import combined_url
+from cif.ingest.feed_connection import FeedConnection
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +71,9 @@ class _Conn:
 
     _ids = itertools.count(1)
 
-    def __init__(self, ws: ClientConnection, streams: int) -> None:
+    def __init__(self, streams: int) -> None:
         self.id = next(self._ids)
-        self.ws = ws
+        self.ws: ClientConnection | None = None  # set once the handshake is done
         self.opened = time.monotonic()
         self.last_data = self.opened
         self.first_data: float | None = None
@@ -143,6 +147,11 @@ class FeedGroup:
     # -- connection lifecycle ----------------------------------------------------------
 
     async def _open(self) -> _Conn:
+        conn = _Conn(len(self.streams))
+
+        def sink(frame: bytes, recv_ns: int) -> None:
+            self._on_message(conn, frame, recv_ns)
+
         ws = await connect(
             self.url,
             open_timeout=self.open_timeout_s,
@@ -150,8 +159,14 @@ class FeedGroup:
             max_size=MAX_FRAME_BYTES,
             compression=None,
             close_timeout=2.0,
+            # Messages go to sink as they arrive (cif.ingest.feed_connection). The library
+            # documents this as a factory ("a wrapper or a subclass"); its type says class.
+            create_connection=cast(
+                "type[ClientConnection]",
+                functools.partial(FeedConnection, sink=sink, max_size=MAX_FRAME_BYTES),
+            ),
         )
-        conn = _Conn(ws, len(self.streams))
+        conn.ws = ws
         for i in range(0, len(self._subscribe), _SUBSCRIBE_CHUNK):
             if i:
                 await asyncio.sleep(_SUBSCRIBE_PACE_S)
@@ -163,27 +178,28 @@ class FeedGroup:
         return conn
 
     async def _read(self, conn: _Conn) -> None:
+        """Runs while the connection is open (its messages arrive in :meth:`_on_message`)."""
         ws = conn.ws
+        assert ws is not None
         try:
-            while True:
-                frame = await ws.recv(decode=False)
-                recv_ns = time.time_ns()
-                conn.last_data = time.monotonic()
-                if conn.first_data is None:
-                    conn.first_data = conn.last_data
-                    self.backoff.reset()
-                if conn.primary:
-                    self._deliver(frame, recv_ns)
-                    continue
-                conn.buffer.append((frame, recv_ns))
-                if frame.startswith(_STREAM_PREFIX):
-                    end = frame.find(b'"', len(_STREAM_PREFIX))
-                    conn.seen.add(frame[len(_STREAM_PREFIX) : end])
-                if len(conn.buffer) == 1 or conn.all_streams_seen():
-                    self._wake.set()
-        except ConnectionClosed as exc:
-            log.info("%s: connection %d closed: %s", self.name, conn.id, exc)
+            await ws.wait_closed()
+            log.info("%s: connection %d closed: %s", self.name, conn.id, ws.protocol.close_exc)
         finally:
+            self._wake.set()
+
+    def _on_message(self, conn: _Conn, frame: bytes, recv_ns: int) -> None:
+        conn.last_data = time.monotonic()
+        if conn.first_data is None:
+            conn.first_data = conn.last_data
+            self.backoff.reset()
+        if conn.primary:
+            self._deliver(frame, recv_ns)
+            return
+        conn.buffer.append((frame, recv_ns))
+        if frame.startswith(_STREAM_PREFIX):
+            end = frame.find(b'"', len(_STREAM_PREFIX))
+            conn.seen.add(frame[len(_STREAM_PREFIX) : end])
+        if len(conn.buffer) == 1 or conn.all_streams_seen():
             self._wake.set()
 
     def _deliver(self, frame: bytes, recv_ns: int) -> None:
@@ -200,7 +216,8 @@ class FeedGroup:
             return
         conn.primary = False
         with contextlib.suppress(WebSocketException, OSError):
-            await conn.ws.close()
+            if conn.ws is not None:
+                await conn.ws.close()
         if conn.task is not None:
             conn.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -6,6 +6,7 @@
 //! - [`batch`]: many frames into columnar tables in one call.
 //! - [`error`]: the typed parse error.
 //! - [`trade_gaps`]: trade-id continuity (gap detection, in-order release after backfill).
+//! - [`ws_wire`]: the server's plain WebSocket data frames cut out of received bytes.
 
 pub mod batch;
 pub mod decimal;
@@ -17,6 +18,7 @@ mod json;
 pub mod rest;
 pub mod symbol;
 pub mod trade_gaps;
+pub mod ws_wire;
 
 pub use batch::{parse_capture, parse_frames, FrameBatch};
 pub use error::{ErrorKind, ParseError};
