@@ -46,9 +46,12 @@ Checkpoint format (``forecasts-state:{sym}``)
     ``symbol``, ``identity`` (model name, version, kind, classes, horizon, features, SHA-256
     of its parameters, rolling window), ``last_seq``, ``evaluator`` (the
     :class:`Evaluator` object, including its label tracker, with its two FIFO queues
-    detached), and the two queues as little-endian column bytes: ``rows`` (index int64, ts
-    int64, mid float64: the label tracker's pending rows) and ``forecasts`` (index int64,
-    probs float64 x K, base-rate probs float64 x K: the forecasts waiting for their outcome).
+    detached; its two metric tracks travel as the bytes of their Rust state,
+    :class:`cif._core.ScoreTrack`, and tracks written as Python attributes by earlier
+    versions restore too), and the two queues as little-endian column bytes: ``rows``
+    (index int64, ts int64, mid float64: the label tracker's pending rows) and
+    ``forecasts`` (index int64, probs float64 x K, base-rate probs float64 x K: the
+    forecasts waiting for their outcome).
     The queues are kept as columns by the service as rows go through (appended per batch,
     trimmed at each checkpoint, checked against the evaluator's own queues), which is what
     makes a checkpoint cheap. It is loaded with an allow-listing unpickler that resolves
