@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
@@ -144,37 +145,29 @@ def test_every_cut_of_the_received_bytes_gives_the_same_messages() -> None:
     asyncio.run(run())
 
 
-def test_a_message_over_the_limit_fails_the_connection_with_1009() -> None:
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (wire(Frame(Opcode.TEXT, b"y" * 5000)), 1009),  # over max_size
+        (Frame(Opcode.TEXT, b"masked").serialize(mask=True, extensions=[]), 1002),
+    ],
+    ids=["too-large", "masked"],
+)
+def test_a_frame_the_protocol_forbids_fails_the_connection(bad: bytes, code: int) -> None:
+    """What came before is handed on; the library fails the connection with the close code
+    of the error, and nothing after it is handed on."""
+
     async def handler(ws: ServerConnection) -> None:
-        await ws.send(b"small")
-        await ws.send(b"y" * 5000)
-        await ws.send(b"never seen")
         await ws.wait_closed()
 
     async def run() -> tuple[list[bytes], Any]:
         async with feed(handler, max_size=1000) as (ws, got):
-            await asyncio.wait_for(ws.wait_closed(), GUARD_S)
-            return got, ws.protocol.close_sent
-
-    got, close_sent = asyncio.run(run())
-    assert got == [b"small"]
-    assert close_sent is not None
-    assert close_sent.code == 1009
-
-
-def test_a_masked_frame_from_the_server_is_a_protocol_error() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        await ws.wait_closed()
-
-    async def run() -> tuple[list[bytes], Any]:
-        async with feed(handler) as (ws, got):
             good = wire(Frame(Opcode.TEXT, b"ok"))
-            masked = Frame(Opcode.TEXT, b"masked").serialize(mask=True, extensions=[])
-            ws.data_received(good + masked + good)
+            ws.data_received(good + bad + good)
             await asyncio.wait_for(ws.wait_closed(), GUARD_S)
             return got, ws.protocol.close_sent
 
     got, close_sent = asyncio.run(run())
     assert got == [b"ok"]
     assert close_sent is not None
-    assert close_sent.code == 1002
+    assert close_sent.code == code

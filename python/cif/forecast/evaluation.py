@@ -241,10 +241,6 @@ class _Track:
         self.core = ScoreTrack(window)
 
     @property
-    def window(self) -> int:
-        return self.core.window
-
-    @property
     def n(self) -> int:
         return self.core.n
 

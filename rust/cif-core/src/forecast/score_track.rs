@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 
 use super::ScoreError;
+use crate::features::rolling::two_sum;
 
 /// Bins of the `prob_up` histograms behind the cumulative AUC.
 pub const AUC_BINS: usize = 1000;
@@ -34,16 +35,13 @@ pub struct CompensatedSum {
 }
 
 impl CompensatedSum {
-    /// Add `x`.
+    /// Add `x`. The rounding error is TwoSum's, which is bit for bit the error of
+    /// Neumaier's branch (`(s - t) + x` or `(x - t) + s`) that the Python code takes.
     #[inline]
     pub fn add(&mut self, x: f64) {
-        let t = self.s + x;
-        if self.s.abs() >= x.abs() {
-            self.c += (self.s - t) + x;
-        } else {
-            self.c += (x - t) + self.s;
-        }
+        let (t, err) = two_sum(self.s, x);
         self.s = t;
+        self.c += err;
     }
 
     /// The compensated total.
