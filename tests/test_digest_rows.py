@@ -1,5 +1,5 @@
-"""The digest's row bytes built in Rust (``feature_digest_rows``) against the NumPy
-reference, on feature rows of the real capture."""
+"""The digest's row bytes built in Rust (``feature_digest_rows``, ``forecast_digest_rows``)
+against the NumPy reference, on feature rows of the real capture and on forecasts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cif._core import compute_features, feature_digest_rows
-from cif.digest import ChainDigest, feature_row_bytes, feature_row_bytes_numpy
+from cif._core import compute_features, feature_digest_rows, forecast_digest_rows
+from cif.digest import (
+    ChainDigest,
+    feature_row_bytes,
+    feature_row_bytes_numpy,
+    forecast_row_bytes,
+    forecast_row_bytes_numpy,
+)
 from cif.features.event_log import events_from_capture
 
 
@@ -64,3 +70,41 @@ def test_bad_tables_are_clear_errors() -> None:
         feature_digest_rows({"ts": np.arange(3)})
     empty = np.array([], dtype=np.int64)
     assert feature_digest_rows({"seq": empty, "ts": empty}) == (0, b"")
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_forecast_rows_match_the_reference(k: int) -> None:
+    rng = np.random.default_rng(k)
+    probs = rng.dirichlet(np.ones(k), size=500)
+    probs[rng.random(500) < 0.05] = np.nan  # a row the model failed on
+    probs[3, 0] = np.array([0x7FF8DEADBEEF0001], dtype=np.int64).view(np.float64)[0]
+    seq = np.cumsum(rng.integers(1, 5, size=500))
+    ok = rng.random(500) < 0.9
+    for s, p in ((seq, probs), (seq[ok], probs[ok]), (seq.tolist(), probs.tolist())):
+        n, data = forecast_row_bytes(s, p)
+        assert (n, data) == forecast_row_bytes_numpy(s, p)
+        assert len(data) == n * (1 + k) * 8
+    assert forecast_row_bytes(seq[:0], probs[:0]) == (0, b"")
+    a, b = ChainDigest("forecasts"), ChainDigest("forecasts")
+    a.update_forecasts(seq, probs)
+    b.update_bytes(500, forecast_row_bytes_numpy(seq, probs)[1], int(seq[0]), int(seq[-1]))
+    assert a.hexdigest() == b.hexdigest()
+
+
+def test_bad_forecast_rows_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="column 1 has 2 rows, seq has 3"):
+        forecast_digest_rows(np.arange(3, dtype=np.int64), np.zeros((2, 2)))
+
+
+def test_forecast_rows_of_any_memory_order_are_read_row_by_row() -> None:
+    seq = np.arange(10, dtype=np.int64)
+    probs = np.random.default_rng(0).random((10, 3))
+    want = forecast_row_bytes_numpy(seq, probs)
+    fortran = np.asfortranarray(probs)
+    assert fortran.flags.f_contiguous
+    assert not fortran.flags.c_contiguous
+    assert forecast_digest_rows(seq, fortran) == want
+    assert forecast_digest_rows(seq[::-1].copy()[::-1], probs) == want  # a strided seq
+    wide = np.zeros((10, 6))
+    wide[:, ::2] = probs  # a strided view
+    assert forecast_digest_rows(seq, wide[:, ::2]) == want

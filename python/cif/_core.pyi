@@ -37,6 +37,7 @@ __all__ = [
     "decode_event_entries",
     "feature_digest_rows",
     "feature_names",
+    "forecast_digest_rows",
     "forecast_records_json",
     "live_store_columns",
     "pack_book_entry",
@@ -647,6 +648,12 @@ def feature_digest_rows(rows: Mapping[str, Any]) -> tuple[int, bytes]:
     all little-endian, every NaN as the canonical quiet NaN. ``rows`` is what
     ``FeatureEngine.process`` returns (``recv_ts_ns`` and ``kind`` are not hashed); a
     non-str key or a column of another length is a ``TypeError`` / ``ValueError``."""
+
+def forecast_digest_rows(seq: NDArray[np.int64], probs: NDArray[np.float64]) -> tuple[int, bytes]:
+    """The row count and the bytes the output digest hashes for forecasts: per row ``seq``
+    as int64, then the ``(n, K)`` probabilities' float64 bits, little-endian, every NaN as
+    the canonical quiet NaN. Arrays in any memory order (read row by row); ``probs`` with
+    another number of rows than ``seq`` is a ``ValueError``."""
 
 def forecast_records_json(
     entries: Sequence[tuple[str, Mapping[str, str]]],

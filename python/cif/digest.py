@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cif._core import feature_digest_rows
+from cif._core import feature_digest_rows, forecast_digest_rows
 
 #: Rows per chained block. Small enough that the unfinished block (part of every
 #: checkpoint) stays below ~90 kB for 40 features, large enough that hashing is per block.
@@ -87,7 +87,20 @@ def feature_row_bytes_numpy(rows: Mapping[str, ArrayLike]) -> tuple[int, bytes]:
 
 
 def forecast_row_bytes(seq: ArrayLike, probs: ArrayLike) -> tuple[int, bytes]:
-    """Row count and row bytes of forecasts: ``seq`` and the ``(n, K)`` probabilities."""
+    """Row count and row bytes of forecasts: ``seq`` and the ``(n, K)`` probabilities.
+
+    Built in Rust (``cif._core.forecast_digest_rows``): the forecaster digests every batch,
+    and the NumPy build (:func:`forecast_row_bytes_numpy`, the reference) was a dozen
+    array calls per batch of a few rows."""
+    seq_arr = np.ascontiguousarray(seq, dtype=np.int64)
+    p = np.ascontiguousarray(probs, dtype=np.float64)
+    if p.ndim != 2:
+        p = p.reshape(len(seq_arr), p.size // len(seq_arr) if len(seq_arr) else 0)
+    return forecast_digest_rows(seq_arr, p)
+
+
+def forecast_row_bytes_numpy(seq: ArrayLike, probs: ArrayLike) -> tuple[int, bytes]:
+    """:func:`forecast_row_bytes` in NumPy (the reference the Rust build is tested against)."""
     seq_arr = np.asarray(seq, dtype=np.int64)
     return len(seq_arr), _row_matrix(seq_arr, [], np.asarray(probs, dtype=np.float64))
 

@@ -1,7 +1,9 @@
-//! The bytes the output digest (`cif.digest`) hashes for a batch of feature rows.
+//! The bytes the output digest (`cif.digest`) hashes for a batch of feature rows or of
+//! forecasts.
 //!
 //! Row layout, little-endian: `seq` int64, `ts` int64, then each feature value's float64
-//! bits in column order, every NaN written as the canonical quiet NaN
+//! bits in column order (forecasts: `seq`, then the probabilities in class order), every
+//! NaN written as the canonical quiet NaN
 //! (`0x7ff8000000000000`): a NaN's payload does not survive the stream's text, so it must
 //! not make two identical runs differ. The Python reference is `cif.digest._row_matrix`.
 
@@ -55,16 +57,44 @@ pub fn digest_row_bytes(
         out.extend_from_slice(&seq[i].to_le_bytes());
         out.extend_from_slice(&ts[i].to_le_bytes());
         for col in features {
-            let x = col[i];
-            let bits = if x.is_nan() {
-                CANONICAL_NAN_BITS
-            } else {
-                x.to_bits()
-            };
-            out.extend_from_slice(&bits.to_le_bytes());
+            out.extend_from_slice(&canonical_bits(col[i]).to_le_bytes());
         }
     }
     Ok(out)
+}
+
+/// The digest bytes of forecasts: row `i` is `seq[i]`, then `probs[i*k..(i+1)*k]`'s bits.
+/// An error when `probs` does not hold `k` values for every `seq`.
+pub fn forecast_digest_row_bytes(
+    seq: &[i64],
+    probs: &[f64],
+    k: usize,
+) -> Result<Vec<u8>, RowLengthError> {
+    let n = seq.len();
+    if probs.len() != n * k {
+        return Err(RowLengthError {
+            column: 1,
+            len: probs.len().checked_div(k).unwrap_or(probs.len()),
+            expected: n,
+        });
+    }
+    let mut out = Vec::with_capacity(n * (1 + k) * 8);
+    for (i, &s) in seq.iter().enumerate() {
+        out.extend_from_slice(&s.to_le_bytes());
+        for &x in &probs[i * k..(i + 1) * k] {
+            out.extend_from_slice(&canonical_bits(x).to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
+#[inline]
+fn canonical_bits(x: f64) -> u64 {
+    if x.is_nan() {
+        CANONICAL_NAN_BITS
+    } else {
+        x.to_bits()
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +124,23 @@ mod tests {
                 CANONICAL_NAN_BITS
             ]
         );
+    }
+
+    #[test]
+    fn forecast_rows_are_seq_then_the_probabilities() {
+        let probs = [0.25, 0.75, f64::from_bits(0x7ff8_0000_0000_0bad), 1.0];
+        let out = forecast_digest_row_bytes(&[3, 9], &probs, 2).unwrap();
+        let words: Vec<u64> = out
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let bits = |x: f64| x.to_bits();
+        assert_eq!(
+            words,
+            vec![3, bits(0.25), bits(0.75), 9, CANONICAL_NAN_BITS, bits(1.0)]
+        );
+        assert!(forecast_digest_row_bytes(&[3], &probs, 2).is_err());
+        assert!(forecast_digest_row_bytes(&[], &[], 3).unwrap().is_empty());
     }
 
     #[test]

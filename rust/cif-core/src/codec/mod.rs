@@ -25,7 +25,9 @@ pub mod rows;
 pub mod text;
 
 pub use depth::{parse_depth_levels, JsonError, LevelError, LevelProblem};
-pub use digest_rows::{digest_row_bytes, RowLengthError, CANONICAL_NAN_BITS};
+pub use digest_rows::{
+    digest_row_bytes, forecast_digest_row_bytes, RowLengthError, CANONICAL_NAN_BITS,
+};
 pub use entries::{
     DecodeError, DecodeProblem, EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue,
 };

@@ -9,12 +9,12 @@
 mod fanout;
 
 use cif_core::codec::{
-    digest_row_bytes, forecast_record_json, EntryField, EntryFields, EventDecoder, EventLogColumns,
-    FieldValue, RowColumns, RowPacker, ROW_FIELDS,
+    digest_row_bytes, forecast_digest_row_bytes, forecast_record_json, EntryField, EntryFields,
+    EventDecoder, EventLogColumns, FieldValue, RowColumns, RowPacker, ROW_FIELDS,
 };
 use numpy::{
     dtype, Element, PyArray1, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1,
-    PyUntypedArray, PyUntypedArrayMethods,
+    PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -165,6 +165,39 @@ fn feature_digest_rows<'py>(
     let features: Vec<&[f64]> = floats.iter().map(|a| a.as_slice().unwrap_or(&[])).collect();
     let seq = seq.as_slice().unwrap_or(&[]);
     let data = digest_row_bytes(seq, ts.as_slice().unwrap_or(&[]), &features)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok((seq.len(), PyBytes::new(py, &data)))
+}
+
+/// The row count and the bytes the output digest hashes for forecasts: per row `seq` as
+/// int64, then the `(n, K)` probabilities' float64 bits, little-endian, every NaN as the
+/// canonical quiet NaN. Arrays in any memory order (read in row order; C-ordered ones in
+/// place).
+#[pyfunction]
+#[pyo3(name = "forecast_digest_rows")]
+fn forecast_digest_rows<'py>(
+    py: Python<'py>,
+    seq: PyReadonlyArray1<'py, i64>,
+    probs: PyReadonlyArray2<'py, f64>,
+) -> PyResult<(usize, Bound<'py, PyBytes>)> {
+    let k = probs.shape()[1];
+    let seq_copy;
+    let seq_rows = match seq.as_slice() {
+        Ok(s) => s,
+        Err(_) => {
+            seq_copy = seq.as_array().to_vec();
+            &seq_copy
+        }
+    };
+    // `as_slice` also takes Fortran order (columns first): only C order is row order.
+    let probs_copy;
+    let prob_rows = if probs.is_c_contiguous() {
+        probs.as_slice()?
+    } else {
+        probs_copy = probs.as_array().iter().copied().collect::<Vec<f64>>();
+        &probs_copy
+    };
+    let data = forecast_digest_row_bytes(seq_rows, prob_rows, k)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok((seq.len(), PyBytes::new(py, &data)))
 }
@@ -385,6 +418,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pack_feature_rows, m)?)?;
     m.add_function(wrap_pyfunction!(decode_event_entries, m)?)?;
     m.add_function(wrap_pyfunction!(feature_digest_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(forecast_digest_rows, m)?)?;
     fanout::register(m)?;
     Ok(())
 }
