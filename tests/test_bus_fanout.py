@@ -11,9 +11,24 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from cif._core import DepthSnapshot, DepthUpdate, Trade, pack_book_entry, pack_trade_entry
+from cif._core import (
+    DepthSnapshot,
+    DepthUpdate,
+    Trade,
+    pack_book_entry,
+    pack_trade_entry,
+    pack_xadds,
+)
 from cif.bus.fanout import BOOK_FIELDS, TRADE_FIELDS
-from cif.bus.stream_writer import PackedEntry, StreamEntry, StreamWriter, bulk, encode_value
+from cif.bus.stream_writer import (
+    PackedEntry,
+    StreamEntry,
+    StreamWriter,
+    bulk,
+    encode_value,
+    xadd_command,
+    xadd_head,
+)
 from cif.ingest.book_events import BookEvent
 from cif.ingest.offline import _NullSink, feed_capture
 
@@ -102,6 +117,36 @@ def test_every_entry_of_the_real_capture_is_byte_identical(btc_capture: Path) ->
     assert "ticker" in sources
     assert list(trades[0].fields) == list(TRADE_FIELDS)
     assert list(books[0].fields) == list(BOOK_FIELDS)
+
+
+def test_xadds_of_every_real_entry_are_the_reference_commands(btc_capture: Path) -> None:
+    """``pack_xadds`` (one Rust call per batch) against ``xadd_command`` (the Python
+    reference), on every entry the gateway makes of the real capture, in batches."""
+    published: list[PackedEntry] = []
+    feed_capture(btc_capture, "btcusdt", _NullSink(), published.append)
+    heads = {key: xadd_head(key, 100_000) for key in {e.key for e in published}}
+    assert len(heads) == 2
+    for start in range(0, len(published), 997):
+        batch = published[start : start + 997]
+        want = b"".join(xadd_command(heads[e.key], e.body, e.n_fields) for e in batch)
+        got = pack_xadds(
+            [heads[e.key] for e in batch], [e.body for e in batch], [e.n_fields for e in batch]
+        )
+        assert got == want
+    assert pack_xadds([], [], []) == b""
+
+
+def test_xadds_refuse_bodies_that_are_not_entries() -> None:
+    head = xadd_head("k", 10)
+    good = bulk(b"1-0") + bulk(b"1") + bulk(b"a") + bulk(b"b")
+    with pytest.raises(ValueError, match="field count 2"):
+        pack_xadds([head], [good], [2])  # the body says 1 field
+    with pytest.raises(ValueError, match="ID bulk string"):
+        pack_xadds([head], [b"garbage"], [1])
+    with pytest.raises(ValueError, match="1 heads, 2 bodies"):
+        pack_xadds([head], [good, good], [1, 1])
+    with pytest.raises(TypeError):
+        pack_xadds([head], ["text"], [1])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(

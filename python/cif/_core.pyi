@@ -43,6 +43,7 @@ __all__ = [
     "pack_book_entry",
     "pack_feature_rows",
     "pack_trade_entry",
+    "pack_xadds",
     "parse_capture",
     "parse_frame",
     "parse_frames",
@@ -611,6 +612,13 @@ def pack_book_entry(
     """The ``book:{symbol}`` entry of a book event, pre-packed like :func:`pack_trade_entry`:
     ``<seq>-0``, ``12``, then the fields in this order (``bids`` / ``asks``: the depth
     sides' JSON text, stored as given)."""
+
+def pack_xadds(heads: list[bytes], bodies: list[bytes], n_fields: list[int]) -> bytes:
+    """``XADD`` commands in RESP, one per entry, joined: entry ``i`` is ``heads[i]``
+    (``XADD <key> MAXLEN ~ <n>`` as bulk strings) and ``bodies[i]`` (``<id> <n> <name>
+    <value>...`` bulk strings, as :func:`pack_trade_entry` builds them) less its field count
+    ``n_fields[i]``. ``ValueError`` for a body that does not start with its ID and that
+    count, or lists of different lengths; ``TypeError`` for an item that is not bytes."""
 
 # -- DuckDB history rows ---------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from cif._core import pack_xadds
 from cif.bus.link import RedisLink
 from cif.bus.stream_writer import (
     EXEC,
@@ -32,7 +33,6 @@ from cif.bus.stream_writer import (
     pack_command,
     pack_command_bulks,
     round_trip,
-    xadd_command,
     xadd_head,
 )
 from cif.digest import ChainDigest
@@ -362,7 +362,8 @@ class Publisher:
         of ``args_per_body`` arguments; all XADDed in one transaction, one round trip."""
         n_fields = (args_per_body - 2) // 2
         head = self.head
-        commands = b"".join([xadd_command(head, body, n_fields) for body in bodies])
+        n = len(bodies)
+        commands = pack_xadds([head] * n, list(bodies), [n_fields] * n)
         _, replies = await self.watch.transact(commands, len(bodies))
         return Published(*count_xadds(replies))
 

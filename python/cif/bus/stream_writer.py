@@ -37,6 +37,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from cif._core import pack_xadds
+
 log = logging.getLogger(__name__)
 
 FieldValue = bytes | str | int | float
@@ -252,6 +254,10 @@ class StreamWriter:
         parts: list[bytes] = [MULTI]
         append = parts.append
         names = _NAME_BULKS
+        # Pre-packed entries (every tick's) are turned into XADDs in one Rust call per run.
+        run_heads: list[bytes] = []
+        run_bodies: list[bytes] = []
+        run_fields: list[int] = []
         for e in entries:
             head = heads.get(e.key)
             if head is None:
@@ -259,8 +265,13 @@ class StreamWriter:
                     heads.clear()
                 head = heads[e.key] = xadd_head(e.key, self._maxlen)
             if type(e) is PackedEntry:
-                append(xadd_command(head, e.body, e.n_fields))
+                run_heads.append(head)
+                run_bodies.append(e.body)
+                run_fields.append(e.n_fields)
                 continue
+            if run_bodies:
+                append(pack_xadds(run_heads, run_bodies, run_fields))
+                run_heads, run_bodies, run_fields = [], [], []
             assert isinstance(e, StreamEntry)
             fields = e.fields
             entry_id = e.entry_id.encode()
@@ -275,6 +286,8 @@ class StreamWriter:
                 else:
                     data = encode_value(value)
                 append(b"%s$%d\r\n%s\r\n" % (name_bulk, len(data), data))
+        if run_bodies:
+            append(pack_xadds(run_heads, run_bodies, run_fields))
         append(EXEC)
         return b"".join(parts)
 
@@ -350,7 +363,10 @@ def xadd_head(key: str, maxlen: int) -> bytes:
 def xadd_command(head: bytes, body: bytes, n_fields: int) -> bytes:
     """One XADD in RESP: ``head`` (:func:`xadd_head`), then the entry's ``body`` of
     ``n_fields`` fields as the Rust encoders and the services pack it, ``<id> <n> <field>
-    <value>...`` bulk strings, less its field count (XADD takes none)."""
+    <value>...`` bulk strings, less its field count (XADD takes none).
+
+    The hot paths pack many at once with ``cif._core.pack_xadds`` (the same bytes, one call;
+    this is the reference it is tested against)."""
     id_end = body.index(b"\r\n") + 2
     id_end += int(body[1 : id_end - 2]) + 2
     return b"".join(

@@ -81,6 +81,74 @@ pub fn write_bulk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends one `XADD` in RESP: the array header, `head` (`XADD <key> MAXLEN ~ <n>` as bulk
+/// strings), then the entry `body` (`<id> <n> <name> <value>...` bulk strings, as the
+/// packers here and the services build it) less its field count, which `XADD` does not
+/// take. `body` must hold exactly `n_fields` pairs after that count; an error otherwise,
+/// with nothing appended.
+pub fn pack_xadd(
+    out: &mut Vec<u8>,
+    head: &[u8],
+    body: &[u8],
+    n_fields: usize,
+) -> Result<(), XaddBodyError> {
+    let (id_end, count_end) = split_body(body, n_fields).ok_or(XaddBodyError { n_fields })?;
+    out.push(b'*');
+    write_i64(6 + 2 * n_fields as i64, out);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(head);
+    out.extend_from_slice(&body[..id_end]);
+    out.extend_from_slice(&body[count_end..]);
+    Ok(())
+}
+
+/// A body that does not start with an ID bulk and the field count `n_fields`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XaddBodyError {
+    /// The field count the caller gave.
+    pub n_fields: usize,
+}
+
+impl std::fmt::Display for XaddBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "an entry body must start with an ID bulk string and the field count {}",
+            self.n_fields
+        )
+    }
+}
+
+impl std::error::Error for XaddBodyError {}
+
+/// The ends of the ID bulk and of the count bulk at the start of `body`, if the count is
+/// `n_fields`.
+fn split_body(body: &[u8], n_fields: usize) -> Option<(usize, usize)> {
+    let (id, id_end) = read_bulk(body, 0)?;
+    let _ = id;
+    let (count, count_end) = read_bulk(body, id_end)?;
+    let mut want = Vec::with_capacity(20);
+    write_i64(n_fields as i64, &mut want);
+    (count == want.as_slice()).then_some((id_end, count_end))
+}
+
+/// The bulk string at `at`: its data and the offset after it.
+fn read_bulk(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let rest = b.get(at..)?.strip_prefix(b"$")?;
+    let digits_len = rest.iter().position(|&c| c == b'\r')?;
+    let digits = &rest[..digits_len];
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let start = at + 1 + digits_len + 2;
+    let end = start.checked_add(len)?;
+    if b.get(start - 2..start)? != b"\r\n" || b.get(end..end + 2)? != b"\r\n" {
+        return None;
+    }
+    Some((&b[start..end], end + 2))
+}
+
 /// Builds one entry: ID, field count, then the fields in the order they are added.
 struct EntryPacker<'a> {
     out: &'a mut Vec<u8>,
@@ -258,5 +326,37 @@ mod tests {
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(&want)
         );
+    }
+
+    #[test]
+    fn an_xadd_is_the_head_then_the_body_without_its_count() {
+        let body = bulks(&["7-0", "2", "a", "1", "b", "xy"]);
+        let head = bulks(&["XADD", "k", "MAXLEN", "~", "100"]);
+        let mut out = b"junk".to_vec();
+        pack_xadd(&mut out, &head, &body, 2).unwrap();
+        let mut want = b"junk*10\r\n".to_vec();
+        want.extend(bulks(&[
+            "XADD", "k", "MAXLEN", "~", "100", "7-0", "a", "1", "b", "xy",
+        ]));
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_body_without_its_count_is_refused_and_nothing_appended() {
+        let mut out = Vec::new();
+        for (body, n) in [
+            (bulks(&["7-0", "3", "a", "1"]), 2),
+            (bulks(&["7-0"]), 0),
+            (b"$3\r\n7-0\r\n$1\r\n2".to_vec(), 2),
+            (b"$9\r\n7-0\r\n$1\r\n2\r\n".to_vec(), 2),
+            (b"7-0".to_vec(), 2),
+            (Vec::new(), 0),
+        ] {
+            assert_eq!(
+                pack_xadd(&mut out, b"H", &body, n),
+                Err(XaddBodyError { n_fields: n })
+            );
+        }
+        assert!(out.is_empty());
     }
 }

@@ -32,7 +32,8 @@ pub use entries::{
     DecodeError, DecodeProblem, EntryField, EntryFields, EventDecoder, EventLogColumns, FieldValue,
 };
 pub use fanout::{
-    pack_book_entry, pack_trade_entry, write_bulk, BookEntry, BOOK_FIELDS, TRADE_FIELDS,
+    pack_book_entry, pack_trade_entry, pack_xadd, write_bulk, BookEntry, XaddBodyError,
+    BOOK_FIELDS, TRADE_FIELDS,
 };
 pub use forecast_json::forecast_record_json;
 pub use repr::{py_repr_f64, write_i64};

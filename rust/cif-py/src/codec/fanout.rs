@@ -2,11 +2,12 @@
 //! (`cif._core.pack_trade_entry`, `cif._core.pack_book_entry`).
 
 use cif_core::codec::{
-    pack_book_entry as pack_book, pack_trade_entry as pack_trade, BookEntry, BOOK_FIELDS,
-    TRADE_FIELDS,
+    pack_book_entry as pack_book, pack_trade_entry as pack_trade, pack_xadd, BookEntry,
+    BOOK_FIELDS, TRADE_FIELDS,
 };
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::ingest::events::PyTrade;
 
@@ -70,10 +71,42 @@ fn pack_book_entry<'py>(
     PyBytes::new(py, &out)
 }
 
+/// ``XADD`` commands in RESP, one per entry, joined: entry ``i`` is ``heads[i]``
+/// (``XADD <key> MAXLEN ~ <n>`` as bulk strings) and ``bodies[i]`` (``<id> <n> <name>
+/// <value>...`` bulk strings, as the entry packers build them) less its field count
+/// ``n_fields[i]``. ``ValueError`` for a body that does not start with its ID and that
+/// count, or lists of different lengths.
+#[pyfunction]
+#[pyo3(name = "pack_xadds")]
+fn pack_xadds<'py>(
+    py: Python<'py>,
+    heads: &Bound<'py, PyList>,
+    bodies: &Bound<'py, PyList>,
+    n_fields: Vec<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let n = bodies.len();
+    if heads.len() != n || n_fields.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "{} heads, {n} bodies and {} field counts",
+            heads.len(),
+            n_fields.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(n * ENTRY_CAPACITY);
+    for ((head, body), &fields) in heads.iter().zip(bodies.iter()).zip(&n_fields) {
+        let head = head.cast::<PyBytes>()?;
+        let body = body.cast::<PyBytes>()?;
+        pack_xadd(&mut out, head.as_bytes(), body.as_bytes(), fields)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TRADE_FIELDS", PyTuple::new(m.py(), TRADE_FIELDS)?)?;
     m.add("BOOK_FIELDS", PyTuple::new(m.py(), BOOK_FIELDS)?)?;
     m.add_function(wrap_pyfunction!(pack_trade_entry, m)?)?;
     m.add_function(wrap_pyfunction!(pack_book_entry, m)?)?;
+    m.add_function(wrap_pyfunction!(pack_xadds, m)?)?;
     Ok(())
 }
