@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -195,36 +195,15 @@ def base_rate_probs(train_labels: ArrayLike, classes: Sequence[str], n: int) -> 
 
 
 class _Sum:
-    """Neumaier-compensated running sum (add and remove), so long runs do not drift.
-
-    The live tracks keep theirs in Rust now; this class stays because checkpoints written
-    before hold its objects (see :class:`_Track`)."""
+    """A Neumaier-compensated sum's state (``s`` the sum, ``c`` the compensation) as
+    checkpoints written before the tracks moved to Rust hold it: kept so that those
+    restore (:class:`_Track`). The sums themselves are :class:`cif._core.ScoreTrack`'s."""
 
     __slots__ = ("c", "s")
 
     def __init__(self) -> None:
         self.s = 0.0
         self.c = 0.0
-
-    def add(self, x: float) -> None:
-        self.add_all((x,))
-
-    def add_all(self, xs: Iterable[float]) -> None:
-        """:meth:`add` of each value in turn (the same operations), with the sum in locals."""
-        s, c = self.s, self.c
-        for x in xs:
-            t = s + x
-            # abs(s) >= abs(x), without two calls (the same answer, NaN included: False)
-            if (s if s >= 0.0 else -s) >= (x if x >= 0.0 else -x):
-                c += (s - t) + x
-            else:
-                c += (x - t) + s
-            s = t
-        self.s, self.c = s, c
-
-    @property
-    def value(self) -> float:
-        return self.s + self.c
 
 
 class _Track:
