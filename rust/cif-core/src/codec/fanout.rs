@@ -124,12 +124,13 @@ impl std::error::Error for XaddBodyError {}
 /// The ends of the ID bulk and of the count bulk at the start of `body`, if the count is
 /// `n_fields`.
 fn split_body(body: &[u8], n_fields: usize) -> Option<(usize, usize)> {
-    let (id, id_end) = read_bulk(body, 0)?;
-    let _ = id;
+    let (_, id_end) = read_bulk(body, 0)?;
     let (count, count_end) = read_bulk(body, id_end)?;
-    let mut want = Vec::with_capacity(20);
-    write_i64(n_fields as i64, &mut want);
-    (count == want.as_slice()).then_some((id_end, count_end))
+    // `%d` of the count: digits only, no leading zero (no allocation: this runs per entry)
+    let canonical = count.len() == 1 || count.first() != Some(&b'0');
+    let value: usize = std::str::from_utf8(count).ok()?.parse().ok()?;
+    (canonical && count.iter().all(u8::is_ascii_digit) && value == n_fields)
+        .then_some((id_end, count_end))
 }
 
 /// The bulk string at `at`: its data and the offset after it.
@@ -350,6 +351,8 @@ mod tests {
             (b"$3\r\n7-0\r\n$1\r\n2".to_vec(), 2),
             (b"$9\r\n7-0\r\n$1\r\n2\r\n".to_vec(), 2),
             (b"7-0".to_vec(), 2),
+            (bulks(&["7-0", "02", "a", "1", "b", "2"]), 2),
+            (bulks(&["7-0", "+2", "a", "1", "b", "2"]), 2),
             (Vec::new(), 0),
         ] {
             assert_eq!(

@@ -244,13 +244,14 @@ impl ScoreTrack {
 
     /// The rolling sums again from the window alone, oldest first.
     fn rebuild_rolling(&mut self) {
-        let (mut credit, mut brier, mut log_loss) = Default::default();
+        self.r_credit = CompensatedSum::default();
+        self.r_brier = CompensatedSum::default();
+        self.r_log_loss = CompensatedSum::default();
         for r in &self.recent {
-            CompensatedSum::add(&mut credit, r.credit);
-            CompensatedSum::add(&mut brier, r.brier);
-            CompensatedSum::add(&mut log_loss, r.log_loss);
+            self.r_credit.add(r.credit);
+            self.r_brier.add(r.brier);
+            self.r_log_loss.add(r.log_loss);
         }
-        (self.r_credit, self.r_brier, self.r_log_loss) = (credit, brier, log_loss);
         self.removals = 0;
     }
 
