@@ -35,6 +35,7 @@ __all__ = [
     "__version__",
     "compute_features",
     "decode_event_entries",
+    "decode_feature_rows",
     "feature_digest_rows",
     "feature_names",
     "forecast_digest_rows",
@@ -42,6 +43,7 @@ __all__ = [
     "live_store_columns",
     "pack_book_entry",
     "pack_feature_rows",
+    "pack_forecast_entries",
     "pack_trade_entry",
     "pack_xadds",
     "parse_capture",
@@ -656,6 +658,58 @@ def feature_digest_rows(rows: Mapping[str, Any]) -> tuple[int, bytes]:
     all little-endian, every NaN as the canonical quiet NaN. ``rows`` is what
     ``FeatureEngine.process`` returns (``recv_ts_ns`` and ``kind`` are not hashed); a
     non-str key or a column of another length is a ``TypeError`` / ``ValueError``."""
+
+def decode_feature_rows(
+    entries: list[tuple[bytes, dict[bytes, bytes]]],
+    start: int,
+    header_keys: Sequence[bytes],
+    layout_key: bytes,
+    n_values: int,
+    idx: Sequence[int],
+    i_mid: int,
+    n_fields: int,
+    last_seq: int | None,
+    last_ts: int | None,
+) -> tuple[
+    int,
+    list[tuple[int, str, int, int | None]],
+    list[int],
+    list[int],
+    list[int],
+    list[list[float]],
+    list[float],
+    list[bytes],
+    int | None,
+    int | None,
+]:
+    """Read ``entries[start:]`` (``(entry_id, {field: value})``) as the forecaster does,
+    until an entry this path cannot read: the header fields ``header_keys`` (seq, ts,
+    recv_ts_ns, kind) and the features field ``layout_key`` of ``n_values`` values (the
+    model's features at ``idx``, the mid at ``i_mid``), all ``bytes``, ``n_fields`` fields,
+    numbers as Python's ``int()``/``float()`` read them, ``int`` within int64.
+
+    Returns ``(stop, issues, seqs, ts, recv_ts_ns, xs, mids, ids, last_seq, last_ts)``: the
+    first entry left to the caller (``len(entries)`` when none); the entries before it that
+    were trimmed or failed the order checks, as ``(index, reason, value, reference)`` with
+    reason ``"trimmed"``, ``"seen"`` (seq, last seq), ``"id_mismatch"`` (seq) or
+    ``"ts_decreasing"`` (ts, last ts); the kept rows' columns; the order after them. A
+    position at or past ``n_values`` is a ``ValueError``."""
+
+def pack_forecast_entries(
+    fixed: Sequence[bytes],
+    seqs: Sequence[int],
+    ts: Sequence[int],
+    recv_ts_ns: Sequence[int],
+    probs: NDArray[np.float64],
+    ok: NDArray[np.bool_],
+    columns: Sequence[int],
+    suffix: bytes,
+) -> list[bytes]:
+    """The ``XADD`` bodies of the rows with ``ok`` set: the ID ``<seq>-0``, ``fixed[0]``,
+    seq, ``fixed[1]``, ts, ``fixed[2]``, recv_ts_ns, then ``fixed[3 + j]`` and
+    ``repr(probs[row, columns[j]])`` for each column, then ``suffix``; values as RESP bulk
+    strings, ints as ``str()`` writes them. Parts, columns or rows that do not fit are a
+    ``ValueError``."""
 
 def forecast_digest_rows(seq: NDArray[np.int64], probs: NDArray[np.float64]) -> tuple[int, bytes]:
     """The row count and the bytes the output digest hashes for forecasts: per row ``seq``

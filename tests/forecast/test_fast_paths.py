@@ -29,7 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cif._core import ScoreTrack
+from cif._core import ScoreTrack, decode_feature_rows, pack_forecast_entries
 from cif.bus.fenced import Published
 from cif.bus.stream_writer import bulk
 from cif.features.entries import ROW_FIELDS, decode_feature_entry
@@ -932,6 +932,76 @@ def test_entry_encoding_of_awkward_numbers() -> None:
         got = s._entry_bodies(seqs, ts, recv, probs, [True, False, True])
         want = [ref_body(s, *rows[i], probs[i]) for i in (0, 2)]
         assert got == want
+
+
+def test_entry_encoding_of_ints_past_int64_and_numpy_ints() -> None:
+    """``str()`` of any int: past int64 (a row the Python path kept) and NumPy's ints."""
+    s, _ = session(model_3())
+    rows = [(2**64 + 5, -(2**70), 3), (np.int64(7), np.int64(-8), np.int64(9))]
+    probs = [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]]
+    seqs, ts, recv = (list(col) for col in zip(*rows, strict=True))
+    got = s._entry_bodies(seqs, ts, recv, probs, [True, True])
+    assert got == [ref_body(s, *(int(v) for v in rows[i]), probs[i]) for i in (0, 1)]
+
+
+def test_entry_packing_refuses_parts_that_do_not_fit() -> None:
+    one = np.array([[0.5, 0.5]])
+    ok = np.array([True])
+    args: list[Any] = [[b"a", b"b", b"c", b"d", b"e"], [1], [2], [3], one, ok, [0, 1], b""]
+    assert len(pack_forecast_entries(*args)) == 1
+    for at, bad, match in [
+        (0, [b"a"], "fixed parts"),
+        (6, [0, 2], "not one of the 2 classes"),
+        (2, [2, 3], "ts has 2 rows"),
+        (5, np.array([True, False]), "ok has 2 rows"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            pack_forecast_entries(*args[:at], bad, *args[at + 1 :])
+
+
+NUMBER_TEXTS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(lambda x: repr(x).encode()),
+    st.integers(-(10**20), 10**20).map(lambda i: str(i).encode()),
+    st.text(alphabet="0123456789+-.eE_ naifIN", max_size=12).map(str.encode),
+    st.sampled_from([b"1_000.5", b" 2.5 ", b"\xd9\xa3", b"1e400", b"-nan", b"Infinity", b"."]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(seq=NUMBER_TEXTS, ts=NUMBER_TEXTS, value=NUMBER_TEXTS, mid=NUMBER_TEXTS)
+def test_the_rust_decode_reads_numbers_as_python_does_or_leaves_the_row(
+    seq: bytes, ts: bytes, value: bytes, mid: bytes
+) -> None:
+    """Whatever the texts, a row the Rust path keeps has Python's ``int()``/``float()``
+    values, bit for bit; any other row is left to the Python path (``stop`` at it)."""
+    header = (b"seq", b"ts", b"recv_ts_ns", b"kind")
+    fields = {
+        b"seq": seq,
+        b"ts": ts,
+        b"recv_ts_ns": b"5",
+        b"kind": b"0",
+        b"a,b,c": b"9,%s,%s" % (value, mid),
+    }
+    stop, issues, seqs, tss, _, xs, mids, _, _, _ = decode_feature_rows(
+        [(seq + b"-0", fields)], 0, header, b"a,b,c", 3, [1], 2, 5, None, None
+    )
+    try:
+        want = (int(seq), int(ts), float(value), float(mid))
+        python_reads = -(2**63) <= want[0] < 2**63 and -(2**63) <= want[1] < 2**63
+    except ValueError:
+        python_reads = False
+    if stop == 0:
+        return  # left to the Python path: nothing decided here
+    assert python_reads, (seq, ts, value, mid)
+    assert (
+        issues == []
+        if seq == str(want[0]).encode()
+        else issues == [(0, "id_mismatch", want[0], None)]
+    )
+    got = (*seqs, *tss, *(x for row in xs for x in row), *mids)
+    if not issues:
+        assert repr(got) == repr(want)
+        assert [math.copysign(1, v) for v in got[2:]] == [math.copysign(1, v) for v in want[2:]]
 
 
 def test_a_model_reading_a_header_field_as_a_feature_is_refused() -> None:

@@ -100,6 +100,7 @@ import numpy as np
 import redis.asyncio as aioredis
 from numpy.typing import NDArray
 
+from cif._core import decode_feature_rows, pack_forecast_entries
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
@@ -419,9 +420,11 @@ def _forecasts_to_columns(
     )
 
 
-def _fixed(data: bytes) -> bytes:
-    """``data`` as a literal part of a ``%`` format."""
-    return data.replace(b"%", b"%%")
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _fits_i64(value: int | None) -> bool:
+    return value is None or _I64_MIN <= value <= _I64_MAX
 
 
 @dataclass(slots=True)
@@ -501,45 +504,35 @@ class _Session(SymbolSession[ForecastStats]):
         self.last_checkpoint = time.monotonic()
         #: size of the last checkpoint's state (paces the next one)
         self.state_bytes = 0
-        # The forecast entry (spec field order) as one text template: the fixed fields are
-        # baked in as RESP bulk strings, every varying value is a "$<length>\r\n<text>\r\n"
-        # slot (see _publish); published_ns is appended just before the round trip.
+        # The forecast entry (spec field order): the fixed fields as RESP bulk strings, in
+        # the pieces that come before each varying value (seq, ts, recv_ts_ns, then the
+        # probabilities); the ID comes first and published_ns is appended just before the
+        # round trip (see _publish).
         classes = model.classes
         self._i_up = classes.index("up")
         self._i_down = classes.index("down")
         self._i_flat = classes.index("flat") if "flat" in classes else None
         n_fields = 11 if self._i_flat is None else 12
         self._n_args_entry = 2 + 2 * n_fields
-        slot = b"$%d\r\n%s\r\n"
-        parts = [
-            b"$%d\r\n%s-0\r\n",  # the entry ID, <seq>-0
-            _fixed(bulk(b"%d" % n_fields) + bulk(b"symbol") + bulk(symbol.encode())),
-            _fixed(bulk(b"seq")),
-            slot,
-            _fixed(bulk(b"ts")),
-            slot,
-            _fixed(bulk(b"recv_ts_ns")),
-            slot,
-            _fixed(
-                bulk(b"horizon")
-                + bulk(model.horizon.encode())
-                + bulk(b"horizon_ms")
-                + bulk(b"%d" % model.horizon_ms)
-                + bulk(b"model")
-                + bulk(model.name.encode())
-                + bulk(b"model_version")
-                + bulk(b"%d" % model.version)
-            ),
-            _fixed(bulk(b"prob_up")),
-            slot,
-            _fixed(bulk(b"prob_down")),
-            slot,
+        self._entry_fixed = [
+            bulk(b"%d" % n_fields) + bulk(b"symbol") + bulk(symbol.encode()) + bulk(b"seq"),
+            bulk(b"ts"),
+            bulk(b"recv_ts_ns"),
+            bulk(b"horizon")
+            + bulk(model.horizon.encode())
+            + bulk(b"horizon_ms")
+            + bulk(b"%d" % model.horizon_ms)
+            + bulk(b"model")
+            + bulk(model.name.encode())
+            + bulk(b"model_version")
+            + bulk(b"%d" % model.version)
+            + bulk(b"prob_up"),
+            bulk(b"prob_down"),
         ]
+        self._prob_columns = [self._i_up, self._i_down]
         if self._i_flat is not None:
-            parts += [_fixed(bulk(b"prob_flat")), slot]
-        # str, not bytes: str() and repr() of the numbers are str, and one encode of the
-        # whole entry is cheaper than one per value.
-        self._entry_format = b"".join(parts).decode()
+            self._entry_fixed.append(bulk(b"prob_flat"))
+            self._prob_columns.append(self._i_flat)
         self._f_published = bulk(b"published_ns")
         # The entry fields _decode reads: the header (in the order decode_feature_entry
         # reads it, see _decode_carefully), then the values of the model's features and the
@@ -774,60 +767,89 @@ class _Session(SymbolSession[ForecastStats]):
         reason to drop the row. An
         entry is skipped for the first of these that applies, in this order: undecodable,
         seen, id_mismatch, ts_decreasing, missing_feature.
+
+        Rows in the learnt layout are read in Rust (:func:`cif._core.decode_feature_rows`,
+        Python's ``int()``/``float()`` rules); the first entry it leaves (another layout, a
+        value it cannot read) takes :meth:`_decode_one` here, then Rust carries on.
         """
-        stats = self.stats
-        acks = self.acks
-        k_seq, k_ts, k_recv, k_kind = self._header_fields
-        layout, n_values, idx, i_mid = self._layout
+        self.acks.extend([bulk(entry_id) for entry_id, _ in entries])
         last_seq = self.last_seq
         last_ts = self.evaluator.last_ts
         out = _Batch()
-        for entry_id, fields in entries:
-            acks.append(bulk(entry_id))
-            if not fields:  # trimmed from the stream while pending
-                stats.trimmed += 1
-                continue
-            missing: str | None = None
-            try:
-                # Every field there and well-formed (almost always): one lookup each.
-                seq = int(fields[k_seq])
-                ts = int(fields[k_ts])
-                recv = int(fields[k_recv])
-                int(fields[k_kind])
-                values = fields[layout].split(b",")
-                if len(values) != n_values or len(fields) != _ENTRY_FIELDS:
-                    raise ValueError("not the learnt layout")
-                x = [float(values[i]) for i in idx]
-                mid = float(values[i_mid])
-            except (KeyError, ValueError, TypeError, AttributeError):
-                try:
-                    seq, ts, recv, x, mid, missing = self._decode_carefully(fields)
-                except (KeyError, ValueError, TypeError) as exc:
-                    self._bad("undecodable", entry_id, fields, repr(exc))
-                    continue
-                layout, n_values, idx, i_mid = self._layout
-            if last_seq is not None and seq <= last_seq:
-                self.seen(entry_id, seq, last_seq)
-                continue
-            if entry_id != b"%d-0" % seq:
-                self._bad("id_mismatch", entry_id, fields, f"seq field {seq}")
-                continue
-            if last_ts is not None and ts < last_ts:
-                self._bad("ts_decreasing", entry_id, fields, f"ts {ts} < {last_ts}")
-                continue
-            if missing is not None:
-                self._bad("missing_feature", entry_id, fields, f"no feature {missing!r}")
-                continue
-            out.seqs.append(seq)
-            out.ts.append(ts)
-            out.recv_ts_ns.append(recv)
-            out.xs.append(x)
-            out.mids.append(mid)
-            out.ids.append(entry_id)
-            last_seq = seq
-            last_ts = ts
+        n = len(entries)
+        i = 0
+        while i < n:
+            layout, n_values, idx, i_mid = self._layout
+            if layout is not None and _fits_i64(last_seq) and _fits_i64(last_ts):
+                (stop, issues, seqs, ts, recv, xs, mids, ids, last_seq, last_ts) = (
+                    decode_feature_rows(
+                        entries, i, self._header_fields, layout, n_values, idx, i_mid,
+                        _ENTRY_FIELDS, last_seq, last_ts,
+                    )
+                )  # fmt: skip
+                out.seqs += seqs
+                out.ts += ts
+                out.recv_ts_ns += recv
+                out.xs += xs
+                out.mids += mids
+                out.ids += ids
+                for index, reason, value, reference in issues:
+                    self._set_aside(entries[index], reason, value, reference)
+                i = stop
+                if i == n:
+                    break
+            last_seq, last_ts = self._decode_one(entries[i], out, last_seq, last_ts)
+            i += 1
         self.last_seq = last_seq
         return out
+
+    def _set_aside(
+        self, entry: tuple[bytes, Mapping[Any, Any]], reason: str, value: int, reference: Any
+    ) -> None:
+        """Count and log an entry :func:`~cif._core.decode_feature_rows` did not keep."""
+        entry_id, fields = entry
+        if reason == "trimmed":
+            self.stats.trimmed += 1
+        elif reason == "seen":
+            self.seen(entry_id, value, reference)
+        elif reason == "id_mismatch":
+            self._bad("id_mismatch", entry_id, fields, f"seq field {value}")
+        else:
+            self._bad("ts_decreasing", entry_id, fields, f"ts {value} < {reference}")
+
+    def _decode_one(
+        self, entry: tuple[Any, Any], out: _Batch, last_seq: int | None, last_ts: int | None
+    ) -> tuple[int | None, int | None]:
+        """One entry by the Python rules (what the Rust path leaves): its row appended to
+        ``out`` when it is kept; the order after it."""
+        entry_id, fields = entry
+        if not fields:  # trimmed from the stream while pending
+            self.stats.trimmed += 1
+            return last_seq, last_ts
+        try:
+            seq, ts, recv, x, mid, missing = self._decode_carefully(fields)
+        except (KeyError, ValueError, TypeError) as exc:
+            self._bad("undecodable", entry_id, fields, repr(exc))
+            return last_seq, last_ts
+        if last_seq is not None and seq <= last_seq:
+            self.seen(entry_id, seq, last_seq)
+            return last_seq, last_ts
+        if entry_id != b"%d-0" % seq:
+            self._bad("id_mismatch", entry_id, fields, f"seq field {seq}")
+            return last_seq, last_ts
+        if last_ts is not None and ts < last_ts:
+            self._bad("ts_decreasing", entry_id, fields, f"ts {ts} < {last_ts}")
+            return last_seq, last_ts
+        if missing is not None:
+            self._bad("missing_feature", entry_id, fields, f"no feature {missing!r}")
+            return last_seq, last_ts
+        out.seqs.append(seq)
+        out.ts.append(ts)
+        out.recv_ts_ns.append(recv)
+        out.xs.append(x)
+        out.mids.append(mid)
+        out.ids.append(entry_id)
+        return seq, ts
 
     def _decode_carefully(
         self, fields: Mapping[Any, Any]
@@ -919,7 +941,7 @@ class _Session(SymbolSession[ForecastStats]):
         okl = ok.tolist()
         published = any(okl)
         if published:
-            await self._publish(batch, plist, okl)
+            await self._publish(batch, probs, ok)
         t1 = time.perf_counter_ns()
         stats.batches += 1
         stats.publish_ns_total += t1 - t0
@@ -940,13 +962,13 @@ class _Session(SymbolSession[ForecastStats]):
         # them first if they are still waiting.
         self.bookkeeping.defer(evaluate)
 
-    async def _publish(self, batch: _Batch, probs: list[list[float]], ok: list[bool]) -> None:
+    async def _publish(
+        self, batch: _Batch, probs: NDArray[np.float64], ok: NDArray[np.bool_]
+    ) -> None:
         """XADD the forecasts in one fenced transaction (one round trip)."""
-        bodies = self._entry_bodies(batch.seqs, batch.ts, batch.recv_ts_ns, probs, ok)
         published = self._f_published + bulk(b"%d" % time.time_ns())
-        done = await self.publisher.publish(
-            [body + published for body in bodies], self._n_args_entry
-        )
+        bodies = self._entry_bodies(batch.seqs, batch.ts, batch.recv_ts_ns, probs, ok, published)
+        done = await self.publisher.publish(bodies, self._n_args_entry)
         stats = self.stats
         stats.forecasts_out += done.added
         stats.republished += done.duplicates
@@ -958,42 +980,26 @@ class _Session(SymbolSession[ForecastStats]):
 
     def _entry_bodies(
         self,
-        seqs: list[int],
-        ts: list[int],
-        recv_ts_ns: list[int],
-        probs: list[list[float]],
-        ok: list[bool],
+        seqs: Sequence[int],
+        ts: Sequence[int],
+        recv_ts_ns: Sequence[int],
+        probs: Any,
+        ok: Any,
+        suffix: bytes = b"",
     ) -> list[bytes]:
-        """The forecast entries of the rows with a forecast, up to ``published_ns``: one
-        format of :attr:`_entry_format` per row. The numbers' text is ``%d`` of the ints
-        and ``repr`` of the probabilities (the shortest round trip), all ASCII."""
-        fmt = self._entry_format
-        i_up, i_down, i_flat = self._i_up, self._i_down, self._i_flat
-        out: list[bytes] = []
-        for seq, t, recv, p, good in zip(seqs, ts, recv_ts_ns, probs, ok, strict=True):
-            if not good:
-                continue
-            s, ts_text, recv_text = str(seq), str(t), str(recv)
-            up, down = repr(p[i_up]), repr(p[i_down])
-            values: tuple[int | str, ...] = (
-                len(s) + 2,
-                s,
-                len(s),
-                s,
-                len(ts_text),
-                ts_text,
-                len(recv_text),
-                recv_text,
-                len(up),
-                up,
-                len(down),
-                down,
-            )
-            if i_flat is not None:
-                flat = repr(p[i_flat])
-                values += (len(flat), flat)
-            out.append((fmt % values).encode())
-        return out
+        """The forecast entries of the rows with a forecast, each ending with ``suffix``
+        (``published_ns``), in one Rust call. The numbers' text is ``str`` of the ints and
+        ``repr`` of the probabilities (the shortest round trip), all ASCII."""
+        return pack_forecast_entries(
+            self._entry_fixed,
+            seqs,
+            ts,
+            recv_ts_ns,
+            np.asarray(probs, dtype=np.float64).reshape(len(seqs), self.k),
+            np.asarray(ok, dtype=np.bool_).reshape(len(seqs)),
+            self._prob_columns,
+            suffix,
+        )
 
     def _feed(
         self,

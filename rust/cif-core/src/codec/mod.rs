@@ -14,11 +14,13 @@
 //! - [`digest_rows`]: feature rows as the bytes the output digest hashes.
 //! - [`fanout`]: the same entries out, as the gateway publishes them (pre-packed RESP).
 //! - [`forecast_json`]: a `forecasts:{symbol}` entry as the API's JSON record.
+//! - [`feature_input`]: a `features:{symbol}` entry as the forecaster reads it.
 
 pub mod depth;
 pub mod digest_rows;
 pub mod entries;
 pub mod fanout;
+pub mod feature_input;
 pub mod forecast_json;
 pub mod repr;
 pub mod rows;
@@ -35,6 +37,7 @@ pub use fanout::{
     pack_book_entry, pack_trade_entry, pack_xadd, write_bulk, BookEntry, XaddBodyError,
     BOOK_FIELDS, TRADE_FIELDS,
 };
+pub use feature_input::{read_header, read_values, FeatureLayout, RowHeader, RowOrder, RowVerdict};
 pub use forecast_json::forecast_record_json;
 pub use repr::{py_repr_f64, write_i64};
 pub use rows::{PackedRows, RowColumns, RowPacker, RowsError, ROW_FIELDS};

@@ -1,6 +1,9 @@
 //! Bindings for `cif_core::forecast`: model scoring as `cif._core.score_linear` and
 //! `cif._core.score_heuristic` (NumPy in, NumPy out), and the live evaluator's running
-//! metrics as `cif._core.ScoreTrack`.
+//! metrics as `cif._core.ScoreTrack`; the service's per-row reading and packing of entries
+//! (`cif._core.decode_feature_rows`, `cif._core.pack_forecast_entries`).
+
+mod rows;
 
 use std::collections::VecDeque;
 
@@ -281,5 +284,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_linear, m)?)?;
     m.add_function(wrap_pyfunction!(score_heuristic, m)?)?;
     m.add_class::<PyScoreTrack>()?;
+    rows::register(m)?;
     Ok(())
 }
