@@ -21,6 +21,7 @@ __all__ = [
     "DepthUpdate",
     "FeatureEngine",
     "FrameBatch",
+    "IngestCore",
     "InvalidValue",
     "MalformedFrame",
     "MissingField",
@@ -313,6 +314,52 @@ class OrderBook:
     def best_ask(self) -> _Level | None: ...
     def top(self, k: int = 10) -> tuple[list[_Level], list[_Level]]: ...
     def stats(self) -> dict[str, int]: ...
+
+@final
+class IngestCore:
+    """The per-tick part of the gateway's ``SymbolIngest`` for one symbol: trade release,
+    ticker dedup, the ingest ``seq``, book-event derivation, the book agreement check and
+    the stream entries, one call per event. What it produces waits until :meth:`take`."""
+
+    def __new__(
+        cls,
+        symbol: str,
+        book: OrderBook,
+        sequencer: TradeSequencer,
+        trades_key: str,
+        book_key: str,
+        publish: bool,
+        last_seq: int,
+        top_k: int,
+        book_event_type: type[Any],
+        packed_entry_type: type[Any],
+    ) -> IngestCore: ...
+    @property
+    def seq(self) -> int:
+        """The last ingest sequence number given out."""
+    def next_seq(self) -> int:
+        """Give out the next ingest sequence number."""
+    def note_time(self, event_ts: int, recv_ns: int) -> None:
+        """Note an event's exchange time (ms) and receive time (ns)."""
+    def on_trade(self, trade: Trade) -> bool:
+        """A live trade, released in id order; whether a gap is now held."""
+    def release(self, released: Sequence[tuple[Trade, bool]]) -> None:
+        """Trades the sequencer released outside ``on_trade`` (backfill, gap given up)."""
+    def on_ticker(self, ticker: BookTicker) -> None:
+        """A best bid/ask update (a duplicate update id is counted and dropped)."""
+    def after_book_change(self, seq: int, recv_ns: int, source: str) -> None:
+        """After the book changed (``source``: ``"depth"`` or ``"snapshot"``)."""
+    def take(
+        self,
+    ) -> tuple[
+        list[tuple[Any, int, bool, int]],
+        list[Any],
+        list[tuple[int, tuple[float, float, float, float], int, tuple[float, float, float, float]]],
+    ]:
+        """``(rows, entries, disagreements)`` produced since the last call, in order."""
+    def counters(self) -> tuple[int, int, int, int, int, int, int, int, float]:
+        """``(trades, backfilled, tickers, duplicate_tickers, book_events, book_checks,
+        book_agree, last_event_ts, feed_lag_ms)``."""
 
 @final
 class TradeSequencer:

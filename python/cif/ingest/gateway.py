@@ -143,6 +143,7 @@ class Gateway:
                 last_seq=seq,
                 top_k=cfg.top_k,
                 max_backfill_trades=cfg.max_backfill_trades,
+                call_soon=asyncio.get_running_loop().call_soon,
             )
         chunks = split_streams(streams_for(cfg.symbols), cfg.streams_per_connection)
         for i, chunk in enumerate(chunks):
@@ -242,6 +243,8 @@ class Gateway:
             for t in repairs:
                 t.cancel()
             await asyncio.gather(*repairs, stats_task, return_exceptions=True)
+            for st in self.symbols.values():
+                st.drain()  # what the last frames produced, before the sinks stop
             sink_stop.set()
             results = await asyncio.gather(*sinks, return_exceptions=True)
             for r in results:

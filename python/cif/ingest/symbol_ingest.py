@@ -14,33 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cif._core import (
     BookTicker,
     DepthSnapshot,
     DepthUpdate,
+    IngestCore,
     OrderBook,
     Trade,
     TradeSequencer,
 )
-from cif.bus.fanout import book_entry, trade_entry
 from cif.bus.stream_writer import PackedEntry
 from cif.ingest.backoff import Backoff
-from cif.ingest.book_events import BookEvent, BookEventDeriver
+from cif.ingest.book_events import BookEvent
 from cif.ingest.rest_client import MAX_TRADES_PER_REQUEST, RestClient, RestError
 
 log = logging.getLogger(__name__)
-
-#: Bounds of the book agreement check's queues (tickers ahead of the book, book states
-#: waiting for the ticker stream to pass them).
-_MAX_PENDING_TICKERS = 50_000
-_MAX_PENDING_STATES = 10_000
-
-L1 = tuple[float, float, float, float]
 
 
 class EventSink(Protocol):
@@ -76,7 +68,12 @@ class SymbolStats:
 
 
 class SymbolIngest:
-    """The ingestion state of one symbol."""
+    """The ingestion state of one symbol.
+
+    The per-tick work (trade release, ticker dedup, ``seq``, book events, the agreement
+    check, the stream entries) runs in Rust, in :class:`cif._core.IngestCore`, one call per
+    event; what it produces is handed to the sinks after each event, in order.
+    """
 
     def __init__(
         self,
@@ -91,26 +88,36 @@ class SymbolIngest:
         top_k: int = 10,
         max_held_trades: int = 100_000,
         max_backfill_trades: int = 5_000_000,
+        call_soon: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
         self.symbol = symbol
-        self.stats = SymbolStats()
+        self._stats = SymbolStats()
         self.book = OrderBook(symbol)
         self.sequencer = TradeSequencer(last_trade_id, max_held_trades)
         self.max_backfill_trades = max_backfill_trades
         self._sink = sink
+        self._store = self._store_all if hasattr(sink, "add_entries") else self._store_each
         self._publish = publish
-        self._trades_key = trades_key
-        self._book_key = book_key
-        self._seq = last_seq
-        self._deriver = BookEventDeriver(symbol, top_k)
+        self._core = IngestCore(
+            symbol,
+            self.book,
+            self.sequencer,
+            trades_key,
+            book_key,
+            publish is not None,
+            last_seq,
+            top_k,
+            BookEvent,
+            PackedEntry,
+        )
+        # With call_soon (the gateway's event loop), what the core produced is handed on once
+        # per turn of the loop (after every frame of a received chunk) instead of after
+        # every event; before the sinks are written directly, it is handed on first.
+        self._call_soon = call_soon
+        self._drain_scheduled = False
         self._last_diff_u = -1
-        self._last_ticker_u = -1
-        # Book agreement check: at every book state L the best bid/ask must equal the latest
-        # ticker with u <= L (a ticker is pushed on every L1 change). That ticker is known
-        # once the ticker stream has passed L, so both sides wait in queues until then.
-        self._tickers: deque[tuple[int, L1]] = deque()
-        self._ticker_at: tuple[int, L1] | None = None
-        self._states: deque[tuple[int, L1]] = deque()
         self.snapshot_wanted = asyncio.Event()
         self.backfill_wanted = asyncio.Event()
         if last_trade_id is not None:
@@ -119,128 +126,128 @@ class SymbolIngest:
     @property
     def seq(self) -> int:
         """The last ingest sequence number given out."""
-        return self._seq
+        return self._core.seq
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _note_time(self, event_ts: int, recv_ns: int) -> None:
-        if event_ts > self.stats.last_event_ts:
-            self.stats.last_event_ts = event_ts
-            self.stats.feed_lag_ms = recv_ns / 1e6 - event_ts
+    @property
+    def stats(self) -> SymbolStats:
+        """The counters (those of the Rust core brought up to date)."""
+        s = self._stats
+        (
+            s.trades,
+            s.backfilled,
+            s.tickers,
+            s.duplicate_tickers,
+            s.book_events,
+            s.book_checks,
+            s.book_agree,
+            s.last_event_ts,
+            s.feed_lag_ms,
+        ) = self._core.counters()
+        return s
 
     # -- live events -------------------------------------------------------------------
 
     def on_trade(self, trade: Trade) -> None:
         """A live trade: released in id order (gaps held and backfilled, duplicates dropped)."""
-        self._note_time(trade.event_time_ms, trade.recv_time_ns)
-        self._release(self.sequencer.push(trade))
-        if self.sequencer.missing() is not None:
+        if self._core.on_trade(trade):
             self.backfill_wanted.set()
+        self._produced()
 
     def _release(self, released: list[tuple[Trade, bool]]) -> None:
-        for trade, backfilled in released:
-            seq = self._next_seq()
-            self.stats.trades += 1
-            if backfilled:
-                self.stats.backfilled += 1
-            self._sink.add_trade(trade, seq, backfilled)
-            if self._publish is not None:
-                self._publish(trade_entry(self._trades_key, trade, seq, backfilled))
+        self._core.release(released)
+        self.drain()
 
     def on_depth(self, update: DepthUpdate) -> None:
         """A depth diff: stored, applied to (or buffered for) the local book."""
         if update.final_update_id <= self._last_diff_u:
-            self.stats.duplicate_diffs += 1
+            self._stats.duplicate_diffs += 1
             return
         self._last_diff_u = update.final_update_id
-        self._note_time(update.event_time_ms, update.recv_time_ns)
-        seq = self._next_seq()
-        self.stats.diffs += 1
+        if self._drain_scheduled:  # earlier rows first, as the sinks saw them before
+            self.drain()
+        core = self._core
+        core.note_time(update.event_time_ms, update.recv_time_ns)
+        seq = core.next_seq()
+        self._stats.diffs += 1
         self._sink.add_depth_update(update, seq)
         outcome = self.book.on_diff(update)
         if outcome == "applied":
-            self._after_book_change(seq, update.recv_time_ns, "depth")
+            core.after_book_change(seq, update.recv_time_ns, "depth")
+            self._produced()
         elif outcome == "buffered":
             self.snapshot_wanted.set()
         elif outcome == "gap":
-            self.stats.resyncs += 1
+            self._stats.resyncs += 1
             log.warning(
                 "%s: depth chain broken (diff U=%d..u=%d does not follow the book): "
                 "resyncing from a snapshot (resync #%d)",
                 self.symbol,
                 update.first_update_id,
                 update.final_update_id,
-                self.stats.resyncs,
+                self._stats.resyncs,
             )
             self.snapshot_wanted.set()
 
     def on_ticker(self, ticker: BookTicker) -> None:
         """A best bid/ask update: stored, checked against the book, published if L1 moved."""
-        if ticker.update_id <= self._last_ticker_u:
-            self.stats.duplicate_tickers += 1
-            return
-        self._last_ticker_u = ticker.update_id
-        seq = self._next_seq()
-        self.stats.tickers += 1
-        self._sink.add_book_ticker(ticker, seq)
-        l1 = (ticker.bid_price, ticker.bid_qty, ticker.ask_price, ticker.ask_qty)
-        if len(self._tickers) >= _MAX_PENDING_TICKERS:
-            self._tickers.popleft()
-            self._ticker_at = None  # unknown until the queue catches up
-        self._tickers.append((ticker.update_id, l1))
-        self._resolve_checks()
-        self._emit(self._deriver.on_ticker(ticker, seq, self.stats.last_event_ts, self.book))
+        self._core.on_ticker(ticker)
+        self._produced()
 
     def on_snapshot(self, snapshot: DepthSnapshot) -> str:
         """A REST snapshot: stored and offered to the book; returns the book's outcome."""
-        seq = self._next_seq()
-        self.stats.snapshots += 1
+        if self._drain_scheduled:
+            self.drain()
+        seq = self._core.next_seq()
+        self._stats.snapshots += 1
         self._sink.add_depth_snapshot(snapshot, seq)
         outcome = self.book.on_snapshot(snapshot)
         if outcome == "synced":
             log.info("%s: book synced at update id %d", self.symbol, self.book.last_update_id)
-            self._after_book_change(seq, snapshot.recv_time_ns, "snapshot")
+            self._core.after_book_change(seq, snapshot.recv_time_ns, "snapshot")
+            self.drain()
         return outcome
 
-    def _after_book_change(self, seq: int, recv_ns: int, source: str) -> None:
-        bid, ask = self.book.best_bid(), self.book.best_ask()
-        if bid is not None and ask is not None:
-            if len(self._states) >= _MAX_PENDING_STATES:
-                self._states.popleft()
-            self._states.append((self.book.last_update_id, (bid[0], bid[1], ask[0], ask[1])))
-            self._resolve_checks()
-        self._emit(self._deriver.on_book(self.book, seq, self.stats.last_event_ts, recv_ns, source))
+    def _produced(self) -> None:
+        call_soon = self._call_soon
+        if call_soon is None:
+            self.drain()
+        elif not self._drain_scheduled:
+            self._drain_scheduled = True
+            call_soon(self.drain)
 
-    def _resolve_checks(self) -> None:
-        states, tickers = self._states, self._tickers
-        while states and tickers and tickers[-1][0] > states[0][0]:
-            at, book_l1 = states.popleft()
-            while tickers and tickers[0][0] <= at:
-                self._ticker_at = tickers.popleft()
-            if self._ticker_at is None:
-                continue
-            self.stats.book_checks += 1
-            if self._ticker_at[1] == book_l1:
-                self.stats.book_agree += 1
-            elif self.stats.book_checks - self.stats.book_agree <= 5:
-                log.warning(
-                    "%s: book at u=%d has L1 %s, the bookTicker at u=%d says %s",
-                    self.symbol,
-                    at,
-                    book_l1,
-                    self._ticker_at[0],
-                    self._ticker_at[1],
-                )
+    def drain(self) -> None:
+        """Hand what the core produced to the sinks; log what the agreement check found."""
+        self._drain_scheduled = False
+        rows, entries, disagreements = self._core.take()
+        if rows:
+            self._store(rows)
+        publish = self._publish
+        if publish is not None:
+            for entry in entries:
+                publish(entry)
+        for at, book_l1, ticker_u, ticker_l1 in disagreements:
+            log.warning(
+                "%s: book at u=%d has L1 %s, the bookTicker at u=%d says %s",
+                self.symbol,
+                at,
+                book_l1,
+                ticker_u,
+                ticker_l1,
+            )
 
-    def _emit(self, event: BookEvent | None) -> None:
-        if event is None:
-            return
-        self.stats.book_events += 1
-        self._sink.add_book_event(event)
-        if self._publish is not None:
-            self._publish(book_entry(self._book_key, event))
+    def _store_all(self, rows: list[Any]) -> None:
+        self._sink.add_entries(rows)  # type: ignore[attr-defined]
+
+    def _store_each(self, rows: list[Any]) -> None:
+        """A sink without ``add_entries`` gets one call per row, by the row's kind."""
+        sink = self._sink
+        for event, seq, backfilled, _ in rows:
+            if isinstance(event, Trade):
+                sink.add_trade(event, seq, backfilled)
+            elif isinstance(event, BookTicker):
+                sink.add_book_ticker(event, seq)
+            else:
+                sink.add_book_event(event)
 
     # -- repair jobs -------------------------------------------------------------------
 
@@ -261,7 +268,7 @@ class SymbolIngest:
                 if outcome == "synced":
                     backoff.reset()
                     break
-                self.stats.snapshots_retried += 1
+                self._stats.snapshots_retried += 1
                 log.info(
                     "%s: snapshot at %d not usable (%s, first buffered diff %s): fetching again",
                     self.symbol,
@@ -291,7 +298,7 @@ class SymbolIngest:
                     self._skip(keep_from)
                     continue
                 limit = min(MAX_TRADES_PER_REQUEST, last - first + 1)
-                self.stats.backfill_requests += 1
+                self._stats.backfill_requests += 1
                 try:
                     trades = await rest.historical_trades(self.symbol, first, limit)
                 except RestError as exc:

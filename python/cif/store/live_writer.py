@@ -420,6 +420,22 @@ class LiveWriter:
         """Queue a derived book event (published to ``book:{symbol}``; the features' input)."""
         self._push((event, event.seq, False, 1))
 
+    def add_entries(self, entries: list[_Entry]) -> None:
+        """Queue ``(event, seq, backfilled, 1)`` entries of one row each, as the ``add_*``
+        methods would (what :class:`cif._core.IngestCore` produces for trades, tickers and
+        book events)."""
+        n = len(entries)
+        if (
+            len(self._pending) + n < self.chunk_entries
+            and self._pending_rows + n <= self.max_pending_rows
+        ):
+            # No chunk fills and nothing is dropped: what _push would do, at once.
+            self._pending.extend(entries)
+            self._pending_rows += n
+            return
+        for entry in entries:
+            self._push(entry)
+
     # -- flushing -----------------------------------------------------------------------------
 
     def _take(self) -> list[_Chunk]:

@@ -6,9 +6,12 @@
 //! - [`batch`]: many frames into columnar tables in one call.
 //! - [`error`]: the typed parse error.
 //! - [`trade_gaps`]: trade-id continuity (gap detection, in-order release after backfill).
+//! - [`book_events`]: L1-change events with the local book's depth, and the book's
+//!   agreement with the ticker stream.
 //! - [`ws_wire`]: the server's plain WebSocket data frames cut out of received bytes.
 
 pub mod batch;
+pub mod book_events;
 pub mod decimal;
 pub mod error;
 pub mod events;

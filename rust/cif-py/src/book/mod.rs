@@ -18,7 +18,7 @@ fn pair(l: Level) -> (f64, f64) {
 /// A symbol's local order book, synced by Binance's snapshot + diff procedure.
 #[pyclass(name = "OrderBook", module = "cif._core")]
 pub(crate) struct PyOrderBook {
-    inner: LocalBook,
+    pub(crate) inner: LocalBook,
 }
 
 #[pymethods]

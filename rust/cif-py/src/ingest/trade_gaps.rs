@@ -20,7 +20,7 @@ fn to_py(released: Vec<Released>) -> ReleasedList {
 /// it is backfilled or given up on.
 #[pyclass(name = "TradeSequencer", module = "cif._core")]
 pub(crate) struct PyTradeSequencer {
-    inner: TradeSequencer,
+    pub(crate) inner: TradeSequencer,
 }
 
 #[pymethods]
