@@ -789,13 +789,14 @@ def pack_feature_rows(
     """
 
 def decode_event_entries(
-    entries: Iterable[tuple[bool, Mapping[Any, Any]]], depth_levels: int
+    entries: Iterable[tuple[bool, Mapping[Any, Any] | list[Any]]], depth_levels: int
 ) -> tuple[dict[str, NDArray[Any]], list[tuple[int, str]]]:
     """Decode ``trades:{symbol}`` / ``book:{symbol}`` entries into the event log columns.
 
     ``entries`` are ``(is_trade, fields)`` tuples; ``fields`` maps ``str`` or ``bytes``
     names (``str`` wins when both are present) to ``bytes`` / ``str`` / number values, as
-    Redis returns them or as they are published. Text is read with Python's ``int()`` /
+    Redis returns them or as they are published, or is a list of names and values
+    alternating (a stream reply's; a later name wins, an odd length is a ``ValueError``). Text is read with Python's ``int()`` /
     ``float()`` rules and the depth levels (``bids`` / ``asks``, ``[[price, qty], ...]``)
     as Python's ``json`` reads them; ``depth_levels`` levels are kept per side.
 

@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from cif._core import FeatureEngine, compute_features, feature_digest_rows, pack_feature_rows
 from cif.bus.keys import book_key, trades_key
+from cif.bus.owned_symbols import sample
 from cif.bus.stream_writer import StreamEntry, encode_value
 from cif.features.entries import packed_rows
 from cif.features.event_log import (
@@ -41,7 +42,13 @@ from cif.features.event_log import (
     events_from_entries,
 )
 from cif.features.leases import Lease, lease_key
-from cif.features.processor import FeatureProcessor, ProcessorConfig, _Input, _Session
+from cif.features.processor import (
+    FeatureProcessor,
+    ProcessorConfig,
+    _Input,
+    _last_value,
+    _Session,
+)
 from reference import entry_codec_ref as ref
 
 SYMBOL = "btcusdt"
@@ -381,6 +388,35 @@ def test_decoder_refuses_exactly_what_the_builder_refuses(
         assert message.startswith(expected[i]), (i, message)
     assert_same_columns(got, want)  # the rest decodes as before
     assert len(got["seq"]) == len(batch) - len(expected)
+
+
+def _flat(fields: dict[Any, Any]) -> list[Any]:
+    return [x for kv in fields.items() for x in kv]
+
+
+def test_fields_as_a_stream_reply_holds_them_decode_as_their_dict(
+    btc_redis_entries: list[tuple[bool, dict[bytes, bytes]]],
+) -> None:
+    """Keys and values alternating (the processor hands the reply on as it is): the same
+    columns and the same refusals as the dicts; a repeated key: the later one wins."""
+    batch, _ = _broken_batch(btc_redis_entries[:3000])
+    flat = [(t, _flat(f)) for t, f in batch]
+    want, want_failures = decode_entries(batch, 10)
+    got, failures = decode_entries(flat, 10)
+    assert failures == want_failures
+    assert len(failures) > 10
+    assert_same_columns(got, want)
+    t, f = btc_redis_entries[0]
+    repeated = [*_flat(f), b"seq", b"999", b"seq", b"12"]
+    assert _last_value(repeated, b"seq") == b"12"
+    assert _last_value(_flat(f), b"seq") == f[b"seq"]
+    assert _last_value([b"ts", b"1", b"seq", b"3"], b"seq") == b"3"
+    assert _last_value(_flat(f), b"nope") is None
+    got, _ = decode_entries([(t, repeated)], 10)
+    assert got["seq"].tolist() == [12]
+    with pytest.raises(ValueError, match="in pairs, got 3 items"):
+        decode_entries([(t, [b"seq", b"1", b"ts"])], 10)
+    assert sample([b"seq", b"1", "ts", 2]) == sample({b"seq": b"1", "ts": 2}) == "seq=1, ts=2"
 
 
 def test_str_names_win_over_bytes_names_like_the_builder() -> None:

@@ -36,6 +36,7 @@ class DeferredWork:
         self.delay_s = delay_s
         self._queue: list[Callable[[], object]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None
 
     def __len__(self) -> int:
@@ -46,7 +47,10 @@ class DeferredWork:
         """Queue ``work`` (called with no arguments) after what is queued already."""
         self._queue.append(work)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.delay_s, self._run_later)
+            # The loop is looked up once: each lookup costs a getpid() system call.
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._timer = self._loop.call_later(self.delay_s, self._run_later)
 
     def _run_later(self) -> None:
         self._timer = None

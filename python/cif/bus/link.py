@@ -61,6 +61,9 @@ class _Call:
 
 class _LinkProtocol(asyncio.Protocol):
     def __init__(self, decode: bool) -> None:
+        # Kept: asyncio.get_running_loop() costs a getpid() system call per call (CPython
+        # checks for a fork), and a round trip needs the loop for its future and timer.
+        self.loop = asyncio.get_running_loop()
         self.reader = (
             # text replies, as redis-py's decode_responses gives them (bad UTF-8 replaced)
             hiredis.Reader(replyError=ResponseError, encoding="utf-8", errors="replace")
@@ -197,7 +200,7 @@ class RedisLink:
         return True
 
     async def _send(self, p: _LinkProtocol, payload: bytes, n_replies: int) -> list[Any]:
-        loop = asyncio.get_running_loop()
+        loop = p.loop
         future: asyncio.Future[list[Any]] = loop.create_future()
         p.waiting.append(_Call(future, n_replies))
         assert p.transport is not None

@@ -76,11 +76,17 @@ class Session(Protocol):
 S = TypeVar("S", bound=OwnershipStats)
 
 
-def sample(fields: Mapping[Any, Any]) -> str:
-    """An entry's fields as one short line, for logs."""
+def sample(fields: Mapping[Any, Any] | list[Any]) -> str:
+    """An entry's fields (a mapping, or keys and values alternating) as one short line,
+    for logs."""
+    pairs = (
+        fields.items()
+        if isinstance(fields, Mapping)
+        else zip(fields[::2], fields[1::2], strict=False)
+    )
     text = ", ".join(
         f"{k.decode() if isinstance(k, bytes) else k}={v.decode() if isinstance(v, bytes) else v}"
-        for k, v in fields.items()
+        for k, v in pairs
     )
     return text if len(text) <= _SAMPLE_CHARS else text[:_SAMPLE_CHARS] + "..."
 
@@ -172,7 +178,7 @@ class OwnedSymbols(Generic[S]):
         symbol: str,
         reason: str,
         entry_id: bytes,
-        fields: Mapping[Any, Any],
+        fields: Mapping[Any, Any] | list[Any],
         detail: str,
     ) -> None:
         """Count a skipped entry; log the first few of each reason with a sample."""

@@ -188,9 +188,11 @@ def _depth_matrix(rows: list[Sequence[float]], width: int) -> NDArray[np.float64
 
 
 def decode_entries(
-    entries: Sequence[tuple[bool, Mapping[Any, Any]]], depth_levels: int = DEFAULT_DEPTH_LEVELS
+    entries: Sequence[tuple[bool, Mapping[Any, Any] | list[Any]]],
+    depth_levels: int = DEFAULT_DEPTH_LEVELS,
 ) -> tuple[EventColumns, list[tuple[int, str]]]:
-    """Decode ``(is_trade, fields)`` stream entries, in the given order, in one call.
+    """Decode ``(is_trade, fields)`` stream entries, in the given order, in one call
+    (``fields``: a mapping, or keys and values alternating as a stream reply holds them).
 
     Returns the columns of the decodable entries (what :class:`EventLogBuilder` builds from
     them, bit for bit) and ``(index, message)`` for each entry that is not (a missing field,

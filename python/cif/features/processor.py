@@ -86,7 +86,7 @@ from cif.bus.fenced import (
     text,
 )
 from cif.bus.keys import book_key, digest_key, features_key, trades_key
-from cif.bus.link import check_block_ms, stream_entries, wait_command
+from cif.bus.link import check_block_ms, wait_command
 from cif.bus.owned_symbols import OwnedSymbols, SymbolSession, paced_interval
 from cif.bus.stream_writer import bulk, pack_command
 from cif.digest import ChainDigest
@@ -284,7 +284,19 @@ class _Input:
     seq: int
     is_trade: bool
     entry_id: bytes
-    fields: dict[bytes, bytes]
+    #: as read: keys and values alternating (a stream reply), or a dict (redis-py's)
+    fields: list[Any] | dict[Any, Any]
+
+
+def _last_value(fields: list[Any], name: bytes) -> Any:
+    """The value of ``name`` in keys and values alternating, the last one if it repeats
+    (as the dict of them has it); ``None`` when it is not there."""
+    if fields[0] == name and name not in fields[2::2]:  # the gateway's entries: seq first
+        return fields[1]
+    keys = fields[0::2]
+    if name not in keys:
+        return None
+    return fields[2 * (len(keys) - 1 - keys[::-1].index(name)) + 1]
 
 
 # -- one ownership period of one symbol ---------------------------------------------------------
@@ -411,7 +423,7 @@ class _Session(SymbolSession[SymbolStats]):
                 stats.trimmed += 1
                 self._ack(is_trade, entry_id)
                 continue
-            raw = fields.get(b"seq")
+            raw: Any = fields.get(b"seq") if type(fields) is dict else _last_value(fields, b"seq")
             try:
                 seq = int(raw)
             except (TypeError, ValueError):
@@ -450,10 +462,11 @@ class _Session(SymbolSession[SymbolStats]):
         reply = await self.fence.watch.call(self._read_call, calls)
         bound = math.inf
         n = 0
-        for key, raw_entries in reply or []:
-            if not raw_entries:
+        for key, entries in reply or []:
+            if not entries:
                 continue
-            entries = stream_entries(raw_entries)
+            # The entries stay as the reply holds them, fields as keys and values
+            # alternating (no dict per entry): the decoder reads them so.
             n += len(entries)
             name = text(key)
             self.last_ids[name] = text(entries[-1][0])

@@ -245,6 +245,18 @@ fn held_fields<'py>(fields: &Bound<'py, PyAny>) -> PyResult<Held<'py>> {
         for (k, v) in d.iter() {
             take(&k, v)?;
         }
+    } else if let Ok(flat) = fields.cast::<PyList>() {
+        // Keys and values alternating, as a stream reply holds them: a later key wins,
+        // as in the dict built from them.
+        if flat.len() % 2 != 0 {
+            return Err(PyValueError::new_err(format!(
+                "a flat field list holds keys and values in pairs, got {} items",
+                flat.len()
+            )));
+        }
+        for i in (0..flat.len()).step_by(2) {
+            take(&flat.get_item(i)?, flat.get_item(i + 1)?)?;
+        }
     } else {
         for item in fields.call_method0("items")?.try_iter()? {
             let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
@@ -334,7 +346,8 @@ type Failures = Vec<(usize, String)>;
 /// Decode `trades:{symbol}` / `book:{symbol}` entries into the feature engine's event log.
 ///
 /// `entries` are `(is_trade, fields)` pairs, `fields` a mapping with `str` or `bytes` keys
-/// and `bytes` / `str` / number values (as Redis returns them or as they are published).
+/// and `bytes` / `str` / number values (as Redis returns them or as they are published), or
+/// a list of keys and values alternating (as a raw stream reply holds them).
 /// Returns the event columns of the decodable entries, in the given order (what
 /// `EventLogBuilder.build()` returns for them: bit for bit the same), and `(index, message)`
 /// for every entry that is not (a missing field, a value that is not a number, a bad side,
