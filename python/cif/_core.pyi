@@ -52,6 +52,7 @@ __all__ = [
     "parse_frames",
     "parse_rest_depth",
     "parse_rest_trades",
+    "publishable_rows",
     "score_heuristic",
     "score_linear",
     "split_ws_frames",
@@ -439,6 +440,11 @@ def score_linear(
     ``coef`` is K × F (K ≥ 2 classes). Returns n × K probabilities. ``ValueError`` on
     inconsistent shapes, non-finite parameters or a scale ≤ 0."""
 
+def publishable_rows(probs: NDArray[np.float64], tol: float) -> NDArray[np.bool_]:
+    """Whether each row of the ``(n, K)`` probabilities is a publishable forecast: every
+    probability finite and in ``[0, 1]``, their sum (in column order) within ``tol`` of 1.
+    ``K = 0``: no row is."""
+
 def score_heuristic(
     x: NDArray[np.float64], threshold: float, scale: float, max_prob: float
 ) -> NDArray[np.float64]:
@@ -765,12 +771,14 @@ def forecast_digest_rows(seq: NDArray[np.int64], probs: NDArray[np.float64]) -> 
     another number of rows than ``seq`` is a ``ValueError``."""
 
 def forecast_records_json(
-    entries: Sequence[tuple[str, Mapping[str, str]]],
+    entries: Sequence[Sequence[Any]],
 ) -> list[str | None]:
-    """The API's JSON record of each ``forecasts:{symbol}`` entry, text for text what
-    ``cif.api.streams.forecast_json`` writes; ``None`` for an entry it is not sure about
-    (another field set, a text that is not printable ASCII, a number beyond ``int()`` /
-    ``float()`` of plain forms, a non-``str`` field), which then takes the Python path."""
+    """The API's JSON record of each ``forecasts:{symbol}`` entry (``(id, fields)``, the
+    fields a dict of ``str`` or a list of ``str`` names and values alternating, as a stream
+    reply holds them), text for text what ``cif.api.streams.forecast_json`` writes; ``None``
+    for an entry it is not sure about (another field set, a text that is not printable
+    ASCII, a number beyond ``int()`` / ``float()`` of plain forms, a non-``str`` field, a
+    name given twice), which then takes the Python path."""
 
 def pack_feature_rows(
     rows: Mapping[str, NDArray[Any]],
@@ -796,9 +804,10 @@ def decode_event_entries(
     ``entries`` are ``(is_trade, fields)`` tuples; ``fields`` maps ``str`` or ``bytes``
     names (``str`` wins when both are present) to ``bytes`` / ``str`` / number values, as
     Redis returns them or as they are published, or is a list of names and values
-    alternating (a stream reply's; a later name wins, an odd length is a ``ValueError``). Text is read with Python's ``int()`` /
-    ``float()`` rules and the depth levels (``bids`` / ``asks``, ``[[price, qty], ...]``)
-    as Python's ``json`` reads them; ``depth_levels`` levels are kept per side.
+    alternating (a stream reply's; a later name wins, an odd length is a ``ValueError``).
+    Text is read with Python's ``int()`` / ``float()`` rules and the depth levels
+    (``bids`` / ``asks``, ``[[price, qty], ...]``) as Python's ``json`` reads them;
+    ``depth_levels`` levels are kept per side.
 
     Returns the columns of ``cif.features.event_log.EventLogBuilder.build()`` for the
     decodable entries, in the given order and bit for bit the same, and ``(index, message)``

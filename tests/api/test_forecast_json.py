@@ -130,6 +130,9 @@ def test_the_rust_records_are_forecast_json_or_decline() -> None:
             assert "extra" in fields or not _plain(fields), fields
     assert plain > 800
     assert rendered >= plain  # and more: int()/float() forms it reads as Python does
+    # the fields as the stream reply holds them (names and values alternating): the same
+    flat = [[i, [x for kv in f.items() for x in kv]] for i, f in entries]
+    assert forecast_records_json(flat) == records
 
 
 def test_the_rust_records_decline_other_shapes() -> None:
@@ -152,3 +155,9 @@ def test_the_rust_records_decline_other_shapes() -> None:
     )
     assert got == [forecast_json(good), None, None, None]
     assert got[0] is not None
+    flat = [x for kv in good.items() for x in kv]
+    twice = [*flat, "seq", "8"]  # a name twice: its dict keeps the last, Python's path
+    got = forecast_records_json(
+        [("1-0", flat), ("2-0", twice), ("3-0", flat[:-1]), ("4-0", [*flat[:-1], 3])]
+    )
+    assert got == [forecast_json(good), None, None, None]

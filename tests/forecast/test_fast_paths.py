@@ -29,7 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cif._core import ScoreTrack, decode_feature_rows, pack_forecast_entries
+from cif._core import ScoreTrack, decode_feature_rows, pack_forecast_entries, publishable_rows
 from cif.bus.fenced import Published
 from cif.bus.stream_writer import bulk
 from cif.features.entries import ROW_FIELDS, decode_feature_entry
@@ -1002,6 +1002,29 @@ def test_the_rust_decode_reads_numbers_as_python_does_or_leaves_the_row(
     if not issues:
         assert repr(got) == repr(want)
         assert [math.copysign(1, v) for v in got[2:]] == [math.copysign(1, v) for v in want[2:]]
+
+
+def test_publishable_rows_is_the_numpy_check_it_replaced() -> None:
+    """Finite, in [0, 1], summing to 1 within the tolerance: as the NumPy expression had it,
+    for arrays in any memory order."""
+    rng = np.random.default_rng(5)
+    for k in (2, 3):
+        p = rng.dirichlet(np.ones(k), size=4000)
+        bad = rng.random(4000)
+        p[bad < 0.05, 0] = np.nan
+        p[(bad >= 0.05) & (bad < 0.1), -1] += 1e-9
+        p[(bad >= 0.1) & (bad < 0.15), 0] = -0.0
+        p[(bad >= 0.15) & (bad < 0.2)] *= -1
+        p[(bad >= 0.2) & (bad < 0.25), 0] = np.inf
+        p[(bad >= 0.25) & (bad < 0.3)] = np.eye(k)[0]
+        with np.errstate(invalid="ignore"):
+            want = np.isfinite(p).all(axis=1) & (p >= 0.0).all(axis=1) & (p <= 1.0).all(axis=1)
+            want &= np.abs(p.sum(axis=1) - 1.0) <= 1e-12
+        assert 1000 < want.sum() < 4000
+        for arr in (p, np.asfortranarray(p), p[::2], p[:, ::-1][:, ::-1]):
+            n = len(arr)
+            assert publishable_rows(arr, 1e-12).tolist() == want[:: 4000 // n].tolist()
+    assert publishable_rows(np.zeros((3, 0)), 1e-12).tolist() == [False] * 3
 
 
 def test_a_model_reading_a_header_field_as_a_feature_is_refused() -> None:

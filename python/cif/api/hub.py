@@ -44,10 +44,10 @@ from cif.api.models import WsCommand
 from cif.api.streams import (
     CHANNELS,
     Channel,
-    Entry,
     MalformedEntry,
     StreamTailer,
     decode_entry,
+    entry_of,
     forecast_json,
     last_id,
     stream_key,
@@ -64,7 +64,7 @@ GOING_AWAY_CLOSE_CODE = 1001
 Outgoing = tuple[str, bool]
 
 
-def _ignore(_entries: list[Entry]) -> None:
+def _ignore(_entries: list[Any]) -> None:
     pass
 
 
@@ -232,7 +232,7 @@ class Hub:
         tailer.start()
         return stream
 
-    def _dispatch(self, stream: _Stream, entries: list[Entry]) -> None:
+    def _dispatch(self, stream: _Stream, entries: list[Any]) -> None:
         texts: list[str] = []
         fast = stream.channel == "forecasts"
         # the message around a record, as _dumps writes it: {"channel":…,"symbol":…,"data":{…}}
@@ -240,16 +240,18 @@ class Hub:
         # Every forecast's record in one Rust call (the Python build was most of the API's
         # cost per batch); what it declines takes forecast_json, then the general path.
         records = forecast_records_json(entries) if fast else None
-        for i, entry in enumerate(entries):
+        for i, raw in enumerate(entries):
+            entry = None
             if records is not None:
                 body = records[i]
                 if body is None:
+                    entry = entry_of(raw)
                     body = forecast_json(entry[1])
                 if body is not None:
                     texts.append(f"{head}{body}}}")
                     continue
             try:
-                data = decode_entry(stream.channel, stream.symbol, entry)
+                data = decode_entry(stream.channel, stream.symbol, entry or entry_of(raw))
                 texts.append(
                     _dumps({"channel": stream.channel, "symbol": stream.symbol, "data": data})
                 )

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -234,10 +234,10 @@ def _entries(raw: Any) -> list[Entry]:
     return [(str(entry_id), dict(fields)) for entry_id, fields in raw]
 
 
-def _xread_entries(raw: Any) -> list[Entry]:
-    """The entries of a raw one-stream ``XREAD`` reply (``[[key, [[id, [field, value,
-    ...]], ...]]]``, text), as redis-py gives them."""
-    return stream_entries(raw[0][1]) if raw else []
+def entry_of(raw: Sequence[Any]) -> Entry:
+    """An entry of a raw ``XREAD`` reply (``[id, [field, value, ...]]``, text) as redis-py
+    gives it: ``(id, {field: value})``."""
+    return stream_entries([raw])[0]
 
 
 async def latest_entry(client: aioredis.Redis, key: str) -> Entry | None:
@@ -264,7 +264,8 @@ async def last_id(client: aioredis.Redis, key: str) -> str:
 
 class StreamTailer:
     """The one reader of a Redis stream: ``XREAD BLOCK`` from ``start_id`` on, handing each
-    batch (oldest first) to ``on_entries``, which must not block. It reads over a
+    batch (oldest first, each entry as the reply holds it: ``[id, [field, value, ...]]``,
+    see :func:`entry_of`) to ``on_entries``, which must not block. It reads over a
     connection of its own (:class:`~cif.bus.link.RedisLink` to ``redis_url``): a round trip
     through redis-py's pool cost more client CPU than the rest of forwarding a batch.
 
@@ -277,7 +278,7 @@ class StreamTailer:
         redis_url: str,
         key: str,
         start_id: str,
-        on_entries: Callable[[list[Entry]], None],
+        on_entries: Callable[[list[Any]], None],
         *,
         count: int = 100,
         block_ms: int = 1000,
@@ -342,7 +343,9 @@ class StreamTailer:
             backoff = 0.05
             if not raw:
                 continue
-            entries = _xread_entries(raw)
+            # The entries as the reply holds them (fields: names and values alternating);
+            # the hub builds a dict only for an entry its Rust path declines.
+            entries = raw[0][1]
             if not entries:
                 continue
             self.position = entries[-1][0]

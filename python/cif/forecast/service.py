@@ -100,7 +100,7 @@ import numpy as np
 import redis.asyncio as aioredis
 from numpy.typing import NDArray
 
-from cif._core import decode_feature_rows, pack_forecast_entries
+from cif._core import decode_feature_rows, pack_forecast_entries, publishable_rows
 from cif.bus.fenced import (
     CHECKPOINT_DIGEST_LUA,
     STAGED_STATE_LUA,
@@ -917,9 +917,7 @@ class _Session(SymbolSession[ForecastStats]):
                     p[i] = one.reshape(k)
                 except Exception as exc_i:
                     self._bad("model_error", ids[i], {}, f"{exc_i!r} (batch: {exc!r})")
-        with np.errstate(invalid="ignore"):
-            ok = np.isfinite(p).all(axis=1) & (p >= 0.0).all(axis=1) & (p <= 1.0).all(axis=1)
-            ok &= np.abs(p.sum(axis=1) - 1.0) <= PROB_SUM_TOLERANCE
+        ok = publishable_rows(p, PROB_SUM_TOLERANCE)
         if not ok.all():
             for i in np.flatnonzero(~ok).tolist():
                 if np.isfinite(p[i]).any():  # model_error rows are NaN and counted already

@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 from numpy.typing import NDArray
 
-from cif._core import compute_features
+from cif._core import compute_features, publishable_rows
 from cif.digest import ChainDigest, features_digest, forecasts_digest
 from cif.forecast.models import Model, default_model
 from cif.store.event_log import load_event_log
@@ -81,10 +81,9 @@ def score(model: Model, rows: Mapping[str, NDArray[Any]]) -> tuple[NDArray[Any],
         # The forecaster skips rows lacking a model feature ("missing_feature"): no forecast.
         return np.full((n, len(model.classes)), np.nan), np.zeros(n, dtype=bool)
     probs = np.asarray(model.predict_table(rows), dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(probs).all(axis=1) & (probs >= 0.0).all(axis=1)
-        ok &= (probs <= 1.0).all(axis=1) & (np.abs(probs.sum(axis=1) - 1.0) <= PROB_SUM_TOLERANCE)
-    return probs, ok
+    if probs.ndim != 2:
+        raise ValueError(f"model returned shape {probs.shape}, expected (n, K)")
+    return probs, publishable_rows(probs, PROB_SUM_TOLERANCE)
 
 
 @dataclass

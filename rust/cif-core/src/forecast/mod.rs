@@ -26,6 +26,22 @@ pub use score_track::{
 
 use std::fmt;
 
+/// Whether each row of `probs` (row-major, `k` per row) is a publishable forecast: every
+/// probability finite and in `[0, 1]`, and their sum (in column order) within `tol` of 1.
+/// (A model's rows that fail this get no forecast, live and in replay alike.)
+pub fn publishable_rows(probs: &[f64], k: usize, tol: f64) -> Vec<bool> {
+    if k == 0 {
+        return Vec::new();
+    }
+    probs
+        .chunks_exact(k)
+        .map(|row| {
+            row.iter().all(|p| (0.0..=1.0).contains(p))
+                && (row.iter().sum::<f64>() - 1.0).abs() <= tol
+        })
+        .collect()
+}
+
 /// Why a model or an input was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScoreError {
@@ -45,3 +61,32 @@ impl fmt::Display for ScoreError {
 }
 
 impl std::error::Error for ScoreError {}
+
+#[cfg(test)]
+mod publishable_tests {
+    use super::publishable_rows;
+
+    #[test]
+    fn a_row_is_publishable_when_finite_in_range_and_summing_to_one() {
+        let rows = [
+            0.25,
+            0.75, // good
+            0.5,
+            0.5000001, // sums to more than 1
+            f64::NAN,
+            1.0, // not finite
+            -0.0,
+            1.0, // -0 is in range
+            -1e-300,
+            1.0, // below 0
+            1.0 + f64::EPSILON,
+            0.0, // above 1
+        ];
+        assert_eq!(
+            publishable_rows(&rows, 2, 1e-12),
+            vec![true, false, false, true, false, false]
+        );
+        assert!(publishable_rows(&[], 3, 1e-12).is_empty());
+        assert!(publishable_rows(&[1.0], 0, 1e-12).is_empty());
+    }
+}

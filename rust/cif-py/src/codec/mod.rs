@@ -383,7 +383,8 @@ fn decode_event_entries<'py>(
 /// (see `cif_core::codec::forecast_json`), which the caller then takes through Python.
 ///
 /// `entries` holds `(id, fields)` pairs, `fields` a dict of `str` (a decoding link's
-/// entries); a pair of another shape, or a non-`str` field, gives `None` too.
+/// entries) or a list of `str` names and values alternating (the reply as it is); a pair
+/// of another shape, a non-`str` field or a name given twice gives `None` too.
 #[pyfunction]
 #[pyo3(name = "forecast_records_json")]
 fn forecast_records_json<'py>(
@@ -404,21 +405,44 @@ fn forecast_records_json<'py>(
 
 /// One entry's record in `text` (its `str`), or `None` for an entry of another shape or
 /// one the codec declines.
-fn forecast_record<'t>(entry: &Bound<'_, PyAny>, text: &'t mut Vec<u8>) -> Option<&'t str> {
-    let fields = entry.get_item(1).ok()?.cast_into::<PyDict>().ok()?;
-    let held = fields
-        .iter()
-        .map(|(k, v)| {
-            Some((
-                k.cast_into::<PyString>().ok()?,
-                v.cast_into::<PyString>().ok()?,
-            ))
-        })
-        .collect::<Option<Vec<_>>>()?;
+fn forecast_record<'py, 't>(entry: &Bound<'py, PyAny>, text: &'t mut Vec<u8>) -> Option<&'t str> {
+    let fields = entry.get_item(1).ok()?;
+    let as_str = |k: Bound<'py, PyAny>,
+                  v: Bound<'py, PyAny>|
+     -> Option<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+        Some((
+            k.cast_into::<PyString>().ok()?,
+            v.cast_into::<PyString>().ok()?,
+        ))
+    };
+    let held = if let Ok(d) = fields.cast::<PyDict>() {
+        d.iter()
+            .map(|(k, v)| as_str(k, v))
+            .collect::<Option<Vec<_>>>()?
+    } else {
+        // Names and values alternating, as the stream reply holds them.
+        let flat = fields.cast_into::<PyList>().ok()?;
+        if flat.len() % 2 != 0 {
+            return None;
+        }
+        (0..flat.len())
+            .step_by(2)
+            .map(|i| as_str(flat.get_item(i).ok()?, flat.get_item(i + 1).ok()?))
+            .collect::<Option<Vec<_>>>()?
+    };
     let pairs = held
         .iter()
         .map(|(k, v)| Some((k.to_str().ok()?.as_bytes(), v.to_str().ok()?.as_bytes())))
         .collect::<Option<Vec<_>>>()?;
+    // A name twice (only a flat list can hold it): the dict of them keeps the last, so
+    // such an entry is left to the Python path, which reads that dict.
+    if pairs
+        .iter()
+        .enumerate()
+        .any(|(i, (k, _))| pairs[..i].iter().any(|(k2, _)| k2 == k))
+    {
+        return None;
+    }
     if !forecast_record_json(&pairs, text) {
         return None;
     }

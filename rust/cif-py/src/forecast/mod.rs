@@ -66,6 +66,28 @@ fn score_linear<'py>(
     to_rows(py, probs, k)
 }
 
+/// Whether each row of the `(n, K)` probabilities is a publishable forecast: every
+/// probability finite and in `[0, 1]`, their sum within `tol` of 1.
+#[pyfunction]
+#[pyo3(name = "publishable_rows")]
+fn publishable_rows<'py>(
+    py: Python<'py>,
+    probs: PyReadonlyArray2<'py, f64>,
+    tol: f64,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let k = probs.shape()[1];
+    let ok = if probs.is_c_contiguous() {
+        cif_core::forecast::publishable_rows(probs.as_slice()?, k, tol)
+    } else {
+        let rows: Vec<f64> = probs.as_array().iter().copied().collect();
+        cif_core::forecast::publishable_rows(&rows, k, tol)
+    };
+    let n = probs.shape()[0];
+    // K = 0: no row has a forecast
+    let ok = if k == 0 { vec![false; n] } else { ok };
+    Ok(PyArray1::from_vec(py, ok))
+}
+
 /// The seed's OFI-threshold heuristic: (p_down, p_up) per value.
 #[pyfunction]
 fn score_heuristic<'py>(
@@ -283,6 +305,7 @@ impl PyScoreTrack {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_linear, m)?)?;
     m.add_function(wrap_pyfunction!(score_heuristic, m)?)?;
+    m.add_function(wrap_pyfunction!(publishable_rows, m)?)?;
     m.add_class::<PyScoreTrack>()?;
     rows::register(m)?;
     Ok(())
