@@ -774,8 +774,9 @@ def forecast_records_json(
     entries: Sequence[Sequence[Any]],
 ) -> list[str | None]:
     """The API's JSON record of each ``forecasts:{symbol}`` entry (``(id, fields)``, the
-    fields a dict of ``str`` or a list of ``str`` names and values alternating, as a stream
-    reply holds them), text for text what ``cif.api.streams.forecast_json`` writes; ``None``
+    fields a dict of ``str`` or a list of names and values alternating, as a stream reply
+    holds them, ``str`` or ``bytes``), text for text what
+    ``cif.api.streams.forecast_json`` writes; ``None``
     for an entry it is not sure about (another field set, a text that is not printable
     ASCII, a number beyond ``int()`` / ``float()`` of plain forms, a non-``str`` field, a
     name given twice), which then takes the Python path."""

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from cif._core import forecast_records_json
-from cif.api.streams import MalformedEntry, decode_forecast, forecast_json
+from cif.api.streams import MalformedEntry, decode_forecast, entry_of, forecast_json
 
 
 def _slow(fields: dict[str, str]) -> str:
@@ -133,6 +133,10 @@ def test_the_rust_records_are_forecast_json_or_decline() -> None:
     # the fields as the stream reply holds them (names and values alternating): the same
     flat = [[i, [x for kv in f.items() for x in kv]] for i, f in entries]
     assert forecast_records_json(flat) == records
+    # ... and as bytes, as the hub's forecasts tailer reads them
+    raw = [[i.encode(), [x.encode() for x in f]] for i, f in flat]
+    assert forecast_records_json(raw) == records
+    assert [entry_of(r) for r in raw] == entries
 
 
 def test_the_rust_records_decline_other_shapes() -> None:
@@ -155,6 +159,13 @@ def test_the_rust_records_decline_other_shapes() -> None:
     )
     assert got == [forecast_json(good), None, None, None]
     assert got[0] is not None
+    # bytes that are not UTF-8: declined here, and the Python path reads them replaced, as
+    # a decoding client does
+    odd = [x.encode() for kv in good.items() for x in kv]
+    odd[odd.index(b"model") + 1] = b"heur\xffistic"
+    assert forecast_records_json([(b"1-0", odd)]) == [None]
+    entry_id, fields = entry_of((b"1-0", odd))
+    assert (entry_id, fields["model"]) == ("1-0", "heur\ufffdistic")
     flat = [x for kv in good.items() for x in kv]
     twice = [*flat, "seq", "8"]  # a name twice: its dict keeps the last, Python's path
     got = forecast_records_json(

@@ -223,8 +223,17 @@ class Hub:
             stream.tailer.stop()
 
     def _start_stream(self, channel: Channel, symbol: str, key: str, start: str) -> _Stream:
+        # Forecasts are rendered from the reply's bytes in Rust (forecast_records_json):
+        # decoding every field to str first cost ~30 % more (reading and rendering a batch
+        # of 11: 31 -> 22 us).
         tailer = StreamTailer(
-            self.redis_url, key, start, _ignore, count=self.read_count, block_ms=self.block_ms
+            self.redis_url,
+            key,
+            start,
+            _ignore,
+            count=self.read_count,
+            block_ms=self.block_ms,
+            decode=channel != "forecasts",
         )
         stream = _Stream(channel, symbol, tailer)
         tailer.on_entries = functools.partial(self._dispatch, stream)

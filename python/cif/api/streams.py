@@ -235,9 +235,14 @@ def _entries(raw: Any) -> list[Entry]:
 
 
 def entry_of(raw: Sequence[Any]) -> Entry:
-    """An entry of a raw ``XREAD`` reply (``[id, [field, value, ...]]``, text) as redis-py
-    gives it: ``(id, {field: value})``."""
-    return stream_entries([raw])[0]
+    """An entry of a raw ``XREAD`` reply (``[id, [field, value, ...]]``, text or bytes) as a
+    decoding redis-py client gives it: ``(id, {field: value})``, UTF-8 (bad bytes
+    replaced)."""
+    entry_id, flat = raw
+    if isinstance(entry_id, bytes):
+        entry_id = entry_id.decode("utf-8", "replace")
+        flat = [v.decode("utf-8", "replace") for v in flat] if flat else flat
+    return stream_entries([(entry_id, flat)])[0]
 
 
 async def latest_entry(client: aioredis.Redis, key: str) -> Entry | None:
@@ -271,6 +276,8 @@ class StreamTailer:
 
     Redis errors are logged (first one, then every 100th) and retried with exponential
     back-off capped at ``max_backoff_s``; the position is kept, so nothing is skipped.
+    ``decode``: the reply's texts as ``str`` (``False``: as ``bytes``, for a reader that
+    takes them so, which saves decoding every field).
     """
 
     def __init__(
@@ -283,12 +290,13 @@ class StreamTailer:
         count: int = 100,
         block_ms: int = 1000,
         max_backoff_s: float = 2.0,
+        decode: bool = True,
     ) -> None:
         if count < 1 or block_ms < 1:
             raise ValueError("count and block_ms must be >= 1")
         # the reply timeout: the block, plus the usual allowance for an answer
         self.link = RedisLink(
-            redis_url, reply_timeout_s=block_ms / 1000 + REPLY_TIMEOUT_S, decode=True
+            redis_url, reply_timeout_s=block_ms / 1000 + REPLY_TIMEOUT_S, decode=decode
         )
         self.key = key
         self.position = start_id

@@ -383,8 +383,9 @@ fn decode_event_entries<'py>(
 /// (see `cif_core::codec::forecast_json`), which the caller then takes through Python.
 ///
 /// `entries` holds `(id, fields)` pairs, `fields` a dict of `str` (a decoding link's
-/// entries) or a list of `str` names and values alternating (the reply as it is); a pair
-/// of another shape, a non-`str` field or a name given twice gives `None` too.
+/// entries) or a list of names and values alternating (the reply as it is), `str` or
+/// `bytes`; a pair of another shape, a field of another type or a name given twice gives
+/// `None` too.
 #[pyfunction]
 #[pyo3(name = "forecast_records_json")]
 fn forecast_records_json<'py>(
@@ -403,22 +404,21 @@ fn forecast_records_json<'py>(
     Ok(out)
 }
 
+/// The text of a `str` (UTF-8) or `bytes` value; `None` for anything else. (Bytes that
+/// are not printable ASCII are declined by the codec, and the Python path decodes them.)
+fn text_of<'a>(value: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
+    if let Ok(b) = value.cast::<PyBytes>() {
+        return Some(b.as_bytes());
+    }
+    Some(value.cast::<PyString>().ok()?.to_str().ok()?.as_bytes())
+}
+
 /// One entry's record in `text` (its `str`), or `None` for an entry of another shape or
 /// one the codec declines.
 fn forecast_record<'py, 't>(entry: &Bound<'py, PyAny>, text: &'t mut Vec<u8>) -> Option<&'t str> {
     let fields = entry.get_item(1).ok()?;
-    let as_str = |k: Bound<'py, PyAny>,
-                  v: Bound<'py, PyAny>|
-     -> Option<(Bound<'py, PyString>, Bound<'py, PyString>)> {
-        Some((
-            k.cast_into::<PyString>().ok()?,
-            v.cast_into::<PyString>().ok()?,
-        ))
-    };
-    let held = if let Ok(d) = fields.cast::<PyDict>() {
-        d.iter()
-            .map(|(k, v)| as_str(k, v))
-            .collect::<Option<Vec<_>>>()?
+    let held: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = if let Ok(d) = fields.cast::<PyDict>() {
+        d.iter().collect()
     } else {
         // Names and values alternating, as the stream reply holds them.
         let flat = fields.cast_into::<PyList>().ok()?;
@@ -427,12 +427,12 @@ fn forecast_record<'py, 't>(entry: &Bound<'py, PyAny>, text: &'t mut Vec<u8>) ->
         }
         (0..flat.len())
             .step_by(2)
-            .map(|i| as_str(flat.get_item(i).ok()?, flat.get_item(i + 1).ok()?))
+            .map(|i| Some((flat.get_item(i).ok()?, flat.get_item(i + 1).ok()?)))
             .collect::<Option<Vec<_>>>()?
     };
     let pairs = held
         .iter()
-        .map(|(k, v)| Some((k.to_str().ok()?.as_bytes(), v.to_str().ok()?.as_bytes())))
+        .map(|(k, v)| Some((text_of(k)?, text_of(v)?)))
         .collect::<Option<Vec<_>>>()?;
     // A name twice (only a flat list can hold it): the dict of them keeps the last, so
     // such an entry is left to the Python path, which reads that dict.
