@@ -27,18 +27,31 @@ Handler = Callable[[ServerConnection], Awaitable[None]]
 
 @asynccontextmanager
 async def feed(
-    handler: Handler, max_size: int = 1 << 20
+    handler: Handler, max_size: int = 1 << 20, batches: list[int] | None = None
 ) -> AsyncIterator[tuple[FeedConnection, list[bytes]]]:
-    """A FeedConnection to a server running ``handler``, and the messages it hands on."""
+    """A FeedConnection to a server running ``handler``, and the messages it hands on;
+    with ``batches``, a chunk's messages come in one call (their counts noted there)."""
     got: list[bytes] = []
 
     def sink(message: bytes, recv_ns: int) -> None:
         assert recv_ns > 0
         got.append(message)
 
+    def sink_many(messages: list[bytes], recv_ns: int) -> None:
+        assert recv_ns > 0
+        assert batches is not None
+        assert messages
+        batches.append(len(messages))
+        got.extend(messages)
+
     async with serve(handler, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
-        factory = functools.partial(FeedConnection, sink=sink, max_size=max_size)
+        factory = functools.partial(
+            FeedConnection,
+            sink=sink,
+            max_size=max_size,
+            sink_many=None if batches is None else sink_many,
+        )
         ws = await connect(
             f"ws://127.0.0.1:{port}",
             compression=None,
@@ -67,8 +80,11 @@ def messages(n: int, rng: random.Random) -> list[bytes]:
     return out
 
 
-def test_messages_pings_fragments_and_the_close_go_through_a_real_server() -> None:
+@pytest.mark.parametrize("many", [False, True])
+def test_messages_pings_fragments_and_the_close_go_through_a_real_server(many: bool) -> None:
+    """(``many``: each chunk's messages in one call, as the gateway takes them.)"""
     rng = random.Random(1)
+    batches: list[int] | None = [] if many else None
     sent = messages(2000, rng)
     fragmented = [b"part one,", b" part two,", b" end"]
     pongs: list[float] = []
@@ -83,13 +99,16 @@ def test_messages_pings_fragments_and_the_close_go_through_a_real_server() -> No
         await ws.close(1000, "done")
 
     async def run() -> tuple[list[bytes], FeedConnection]:
-        async with feed(handler) as (ws, got):
+        async with feed(handler, batches=batches) as (ws, got):
             await asyncio.wait_for(ws.wait_closed(), GUARD_S)
             return got, ws
 
     got, ws = asyncio.run(run())
     want = [*sent[:1001], b"".join(fragmented), *sent[1001:]]
     assert got == want
+    if batches is not None:
+        assert sum(batches) == len(sent)  # the fragmented one came through sink
+        assert len(batches) < len(sent)  # chunks held several messages
     assert len(pongs) == 1  # the library answered the ping
     assert ws.close_code == 1000
     assert ws.close_reason == "done"

@@ -152,6 +152,9 @@ class FeedGroup:
         def sink(frame: bytes, recv_ns: int) -> None:
             self._on_message(conn, frame, recv_ns)
 
+        def sink_many(frames: list[bytes], recv_ns: int) -> None:
+            self._on_messages(conn, frames, recv_ns)
+
         ws = await connect(
             self.url,
             open_timeout=self.open_timeout_s,
@@ -163,7 +166,9 @@ class FeedGroup:
             # documents this as a factory ("a wrapper or a subclass"); its type says class.
             create_connection=cast(
                 "type[ClientConnection]",
-                functools.partial(FeedConnection, sink=sink, max_size=MAX_FRAME_BYTES),
+                functools.partial(
+                    FeedConnection, sink=sink, sink_many=sink_many, max_size=MAX_FRAME_BYTES
+                ),
             ),
         )
         conn.ws = ws
@@ -187,6 +192,24 @@ class FeedGroup:
         finally:
             self._wake.set()
 
+    def _on_messages(self, conn: _Conn, frames: list[bytes], recv_ns: int) -> None:
+        """The messages of one received chunk: :meth:`_on_message` on each, in one call."""
+        if not conn.primary:
+            for frame in frames:
+                self._on_message(conn, frame, recv_ns)
+            return
+        conn.last_data = time.monotonic()
+        if conn.first_data is None:
+            conn.first_data = conn.last_data
+            self.backoff.reset()
+        on_frame = self.on_frame
+        for frame in frames:
+            self.stats.frames += 1
+            try:
+                on_frame(frame, recv_ns)
+            except Exception:
+                self._handler_failed(frame)
+
     def _on_message(self, conn: _Conn, frame: bytes, recv_ns: int) -> None:
         conn.last_data = time.monotonic()
         if conn.first_data is None:
@@ -207,9 +230,12 @@ class FeedGroup:
         try:
             self.on_frame(frame, recv_ns)
         except Exception:
-            # A bug in handling one frame must not take the feed down; it is loud instead.
-            self.stats.handler_errors += 1
-            log.exception("%s: frame handler failed on %r", self.name, frame[:200])
+            self._handler_failed(frame)
+
+    def _handler_failed(self, frame: bytes) -> None:
+        # A bug in handling one frame must not take the feed down; it is loud instead.
+        self.stats.handler_errors += 1
+        log.exception("%s: frame handler failed on %r", self.name, frame[:200])
 
     async def _close(self, conn: _Conn | None) -> None:
         if conn is None:

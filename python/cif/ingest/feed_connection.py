@@ -7,10 +7,11 @@ event loop. :class:`FeedConnection` is the library's own client connection with 
 change: once the opening handshake is done, each chunk of received bytes is scanned by
 :func:`cif._core.split_ws_frames`, and the payload of every plain data frame (FIN set, text
 or binary, unmasked, no RSV bit, within ``max_size``) goes straight to ``sink(payload,
-recv_time_ns)``. Every other frame (pings, pongs, the close frame, fragments, and whatever
-the library would refuse) is handed to the library whole, in order, so it answers pings,
-runs the closing handshake and fails the connection on a protocol error exactly as
-before. Fragmented messages come back from it frame by frame and are joined here.
+recv_time_ns)`` (or, all of a chunk's at once, to ``sink_many(payloads, recv_time_ns)``).
+Every other frame (pings, pongs, the close frame, fragments, and whatever the library
+would refuse) is handed to the library whole, in order, so it answers pings, runs the
+closing handshake and fails the connection on a protocol error exactly as before.
+Fragmented messages come back from it frame by frame and are joined here.
 
 All frames of one chunk share its receive time (they arrived together). Bytes of an
 incomplete frame wait for the next chunk. ``recv()`` is not used: the messages are not
@@ -31,6 +32,8 @@ from cif._core import split_ws_frames
 
 #: ``sink(payload, recv_time_ns)``: one data message, in arrival order.
 MessageSink = Callable[[bytes, int], None]
+#: ``sink_many(payloads, recv_time_ns)``: the data messages cut out of one chunk, in order.
+MessagesSink = Callable[[list[bytes], int], None]
 
 _HEADERS_END = b"\r\n\r\n"
 
@@ -39,9 +42,19 @@ class FeedConnection(ClientConnection):
     """A ``websockets`` client connection that hands data messages to ``sink`` (module
     doc). Made by ``websockets.asyncio.client.connect(..., create_connection=...)``."""
 
-    def __init__(self, *args: Any, sink: MessageSink, max_size: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        sink: MessageSink,
+        max_size: int,
+        sink_many: MessagesSink | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._sink = sink
+        # The messages of a chunk in one call (the gateway's way: fewer calls per message);
+        # the library's fragments still go to sink.
+        self._sink_many = sink_many
         self._max_size = max_size
         self._opened = False  # the handshake response is behind us
         self._head_tail = b""  # the last bytes of the response so far (a split "\r\n\r\n")
@@ -63,15 +76,19 @@ class FeedConnection(ClientConnection):
             super().data_received(data)  # closing: the library's to finish
             return
         recv_ns = time.time_ns()
-        sink = self._sink
+        sink, sink_many = self._sink, self._sink_many
         pos = 0
         while True:
             payloads, pos, special = split_ws_frames(
                 data, pos, self._max_size, self._fragments is None
             )
             self.split_messages += len(payloads)
-            for payload in payloads:
-                sink(payload, recv_ns)
+            if sink_many is not None:
+                if payloads:
+                    sink_many(payloads, recv_ns)
+            else:
+                for payload in payloads:
+                    sink(payload, recv_ns)
             if not special:
                 break
             end = pos + special
@@ -124,4 +141,4 @@ class FeedConnection(ClientConnection):
             self._sink(message, time.time_ns())
 
 
-__all__ = ["FeedConnection", "MessageSink"]
+__all__ = ["FeedConnection", "MessageSink", "MessagesSink"]
