@@ -153,7 +153,7 @@ def test_run_loop_flushes_until_stopped(
         client = aioredis.Redis.from_url(redis_server.url)
         w = StreamWriter(client)
         stop = asyncio.Event()
-        task = asyncio.create_task(w.run(stop, interval=0.01))
+        task = asyncio.create_task(w.run(stop))
         for e in _trades(500):
             w.put(e)
         stop.set()

@@ -291,33 +291,34 @@ class StreamWriter:
         append(EXEC)
         return b"".join(parts)
 
-    async def run(
-        self, stop: asyncio.Event, interval: float = 0.02, max_backoff: float = 2.0
-    ) -> None:
+    async def run(self, stop: asyncio.Event, max_backoff: float = 2.0) -> None:
         """Write entries as they arrive until ``stop`` is set; back off while Redis is down.
 
         A write starts as soon as the event loop is free after ``put``, so an entry waits
         for at most the round trip in flight, and entries put during it go out together in
-        the next one (batching grows with load, latency does not). ``interval`` bounds how
-        long a quiet writer waits before checking ``stop``.
+        the next one (batching grows with load, latency does not). A quiet writer sleeps
+        until ``put`` or ``stop`` wakes it: no timer per write (``asyncio.wait_for`` made a
+        task and a timer for every one, hundreds a second).
         """
         wake = self._wake = asyncio.Event()
-        delay = interval
+        stop_waiter = asyncio.ensure_future(stop.wait())
+        stop_waiter.add_done_callback(lambda _: wake.set())
+        delay = 0.0
         try:
             while not stop.is_set():
                 wake.clear()
                 try:
                     await self.flush()
-                    delay = interval
+                    delay = 0.0
                 except RedisUnavailable:
                     delay = min(max(delay * 2, 0.05), max_backoff)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=interval)
+                await wake.wait()
         finally:
             self._wake = None
+            stop_waiter.cancel()
         try:
             await self.flush()
         except RedisUnavailable:
