@@ -17,7 +17,9 @@ simulator sent, the CPU % of the ``cif live`` process(es) and, apart (``redis%``
 the embedded Redis (``-`` on ``--redis-url``). A second line splits the latency into
 stages by the forecast's own timestamps: tick received → forecast published
 (``published_ns``: gateway, feature processor and forecaster), published → sent by the API
-(``sent_ns``), sent → received by the client.
+(``sent_ns``), sent → received by the client. When the embedded Redis logged something that
+holds its clients up (a slow append-only-file fsync, a rewrite or a save in the background),
+a ``redis:`` line counts those log lines (``--log-dir`` keeps the server's log too).
 The client connects to ``/ws?batch=true`` (the forecasts queued together come as one JSON
 array frame, as a client that reads thousands a second should take them); ``--per-record``
 measures one frame per forecast.
@@ -53,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,23 @@ def _spawn(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env
         )
     return proc, log_path
+
+
+#: What the embedded Redis logs when it held its clients up: a slow append-only-file fsync
+#: (with ``appendfsync everysec`` the server then delays writes, up to 2 s), a rewrite or
+#: a save in the background.
+_REDIS_STALL_RE = re.compile(r"fsync is taking too long|Background (append only|saving)")
+
+
+def _redis_warnings(logs: list[Path]) -> str:
+    """The embedded Redis's log lines that explain a stall, counted (empty: none)."""
+    found: Counter[str] = Counter()
+    for path in logs:
+        for line in path.read_text(errors="replace").splitlines():
+            m = _REDIS_STALL_RE.search(line)
+            if m:
+                found[m.group(0)] += 1
+    return ", ".join(f"{n} x {what!r}" for what, n in sorted(found.items()))
 
 
 def _start_live(
@@ -351,9 +371,13 @@ def main() -> int:
                         code = proc.wait(GUARD_S)
                     if code != 0:
                         print(f"cif live exited {code}:\n{log_path.read_text()[-3000:]}")
+                    redis_logs = sorted(tmp.rglob("redis-server.log"))
                     if args.log_dir is not None:
                         args.log_dir.mkdir(parents=True, exist_ok=True)
                         shutil.copy(log_path, args.log_dir / f"live-{rate}.log")
+                        for i, path in enumerate(redis_logs):
+                            shutil.copy(path, args.log_dir / f"redis-{rate}-{i}.log")
+                    redis_note = _redis_warnings(redis_logs)
             finally:
                 sim.stop()
         if r["n"] == 0:
@@ -367,6 +391,8 @@ def main() -> int:
             f"{r['cpu_pct']:>5.0f} {redis_cpu:>6}  {r['note']}",
             flush=True,
         )
+        if redis_note:
+            print(f"        redis: {redis_note}", flush=True)
         print(
             "        stages p50/p99 ms: "
             + ", ".join(f"{k} {p50:.1f}/{p99:.1f}" for k, (p50, p99) in r["stages"].items()),
