@@ -30,6 +30,7 @@ from cif._core import (
 from cif.bus.stream_writer import PackedEntry
 from cif.ingest.book_events import BookEvent
 from cif.ingest.capture import iter_capture
+from cif.ingest.offline import feed_event
 from cif.ingest.symbol_ingest import SymbolIngest
 from reference.symbol_ingest_ref import RefSymbolIngest
 
@@ -138,14 +139,7 @@ def run(ingest: Any, events: list[Event], soon: Soon | None = None) -> None:
     for ev in events:
         if soon is not None and rng.random() < 0.1:
             soon.run()  # the end of a received chunk
-        if isinstance(ev, Trade):
-            ingest.on_trade(ev)
-        elif isinstance(ev, BookTicker):
-            ingest.on_ticker(ev)
-        elif isinstance(ev, DepthUpdate):
-            ingest.on_depth(ev)
-        else:
-            ingest.on_snapshot(ev)
+        feed_event(ingest, ev)
     if soon is not None:
         soon.run()
     # give up on what the sequencer still holds (the backfill job's last resort)

@@ -79,13 +79,20 @@ def feed_capture(
             continue
         if getattr(ev, "symbol", "").lower() != sym:
             continue
-        if isinstance(ev, Trade):
-            ingest.on_trade(ev)
-        elif isinstance(ev, DepthUpdate):
-            ingest.on_depth(ev)
-        elif isinstance(ev, BookTicker):
-            ingest.on_ticker(ev)
+        feed_event(ingest, ev)
     return ingest
+
+
+def feed_event(ingest: SymbolIngest, ev: object) -> None:
+    """One parsed event to ``ingest``'s method for its kind (other kinds are not ingested)."""
+    if isinstance(ev, Trade):
+        ingest.on_trade(ev)
+    elif isinstance(ev, DepthUpdate):
+        ingest.on_depth(ev)
+    elif isinstance(ev, BookTicker):
+        ingest.on_ticker(ev)
+    elif isinstance(ev, DepthSnapshot):
+        ingest.on_snapshot(ev)
 
 
 def capture_stream_entries(

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 
 class EventSink(Protocol):
-    """Where stored events go (``cif.store.live_writer.LiveWriter``)."""
+    """Where stored events go (``cif.store.live_writer.LiveWriter``). A sink that also has
+    ``add_entries(rows)`` takes the ``(event, seq, backfilled, 1)`` rows of trades, tickers
+    and book events in one call instead."""
 
     def add_trade(self, trade: Trade, seq: int, backfilled: bool) -> None: ...
     def add_book_ticker(self, ticker: BookTicker, seq: int) -> None: ...
@@ -72,7 +74,8 @@ class SymbolIngest:
 
     The per-tick work (trade release, ticker dedup, ``seq``, book events, the agreement
     check, the stream entries) runs in Rust, in :class:`cif._core.IngestCore`, one call per
-    event; what it produces is handed to the sinks after each event, in order.
+    event; what it produces is handed to the sinks in order, after each event or, with
+    ``call_soon``, once per turn of the event loop.
     """
 
     def __init__(
