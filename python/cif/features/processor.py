@@ -291,7 +291,8 @@ class _Input:
 def _last_value(fields: list[Any], name: bytes) -> Any:
     """The value of ``name`` in keys and values alternating, the last one if it repeats
     (as the dict of them has it); ``None`` when it is not there."""
-    if fields[0] == name and name not in fields[2::2]:  # the gateway's entries: seq first
+    # The gateway's entries: seq first, and once (no slice built per entry to check that).
+    if fields[0] == name and fields.count(name) == 1:
         return fields[1]
     keys = fields[0::2]
     if name not in keys:

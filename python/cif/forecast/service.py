@@ -509,10 +509,8 @@ class _Session(SymbolSession[ForecastStats]):
         # probabilities); the ID comes first and published_ns is appended just before the
         # round trip (see _publish).
         classes = model.classes
-        self._i_up = classes.index("up")
-        self._i_down = classes.index("down")
-        self._i_flat = classes.index("flat") if "flat" in classes else None
-        n_fields = 11 if self._i_flat is None else 12
+        i_flat = classes.index("flat") if "flat" in classes else None
+        n_fields = 11 if i_flat is None else 12
         self._n_args_entry = 2 + 2 * n_fields
         self._entry_fixed = [
             bulk(b"%d" % n_fields) + bulk(b"symbol") + bulk(symbol.encode()) + bulk(b"seq"),
@@ -529,10 +527,11 @@ class _Session(SymbolSession[ForecastStats]):
             + bulk(b"prob_up"),
             bulk(b"prob_down"),
         ]
-        self._prob_columns = [self._i_up, self._i_down]
-        if self._i_flat is not None:
+        #: the probabilities' class columns, in the entry's order
+        self._prob_columns = [classes.index("up"), classes.index("down")]
+        if i_flat is not None:
             self._entry_fixed.append(bulk(b"prob_flat"))
-            self._prob_columns.append(self._i_flat)
+            self._prob_columns.append(i_flat)
         self._f_published = bulk(b"published_ns")
         # The entry fields _decode reads: the header (in the order decode_feature_entry
         # reads it, see _decode_carefully), then the values of the model's features and the

@@ -7,7 +7,7 @@
 //! Python code gives it. A row this path cannot read (a value that is not a number, a
 //! features field of another layout) is left to the Python code, which reports it.
 
-use super::repr::write_i64;
+use super::repr::EntryId;
 use super::text::{parse_py_float, parse_py_int};
 
 /// Where the values the model reads sit in the features field (`"v0,v1,..."`).
@@ -46,9 +46,15 @@ pub fn read_header(seq: &[u8], ts: &[u8], recv_ts_ns: &[u8], kind: &[u8]) -> Opt
 
 /// The model's inputs (appended to `x`, in model order) and the mid out of a features
 /// field; `None` (and `x` as it was) when the field does not have the layout's number of
-/// values or a value read is not a float to Python's `float()`.
-pub fn read_values(field: &[u8], layout: &FeatureLayout, x: &mut Vec<f64>) -> Option<f64> {
-    let mut starts: Vec<usize> = Vec::with_capacity(layout.n_values + 1);
+/// values or a value read is not a float to Python's `float()`. `starts` is scratch space
+/// (a caller reading many rows passes the same one).
+pub fn read_values(
+    field: &[u8],
+    layout: &FeatureLayout,
+    x: &mut Vec<f64>,
+    starts: &mut Vec<usize>,
+) -> Option<f64> {
+    starts.clear();
     starts.push(0);
     starts.extend(
         field
@@ -136,10 +142,7 @@ impl RowOrder {
 
 /// Whether `entry_id` is `<seq>-0` (`b"%d-0" % seq`).
 fn is_entry_id_of(entry_id: &[u8], seq: i64) -> bool {
-    let mut want = Vec::with_capacity(24);
-    write_i64(seq, &mut want);
-    want.extend_from_slice(b"-0");
-    entry_id == want.as_slice()
+    entry_id == EntryId::new(seq).as_bytes()
 }
 
 #[cfg(test)]
@@ -157,11 +160,14 @@ mod tests {
     #[test]
     fn reads_the_used_values_by_position() {
         let mut x = vec![9.0];
-        let mid = read_values(b"1.5,x,-2e-05,100.25", &layout(), &mut x);
+        let mid = read_values(b"1.5,x,-2e-05,100.25", &layout(), &mut x, &mut Vec::new());
         assert_eq!(mid, Some(100.25));
         assert_eq!(x, vec![9.0, -2e-05, 1.5]);
         let mut x = Vec::new();
-        assert_eq!(read_values(b"nan,1,inf, 7 ", &layout(), &mut x), Some(7.0));
+        assert_eq!(
+            read_values(b"nan,1,inf, 7 ", &layout(), &mut x, &mut Vec::new()),
+            Some(7.0)
+        );
         assert!(x[1].is_nan() && x[0].is_infinite());
     }
 
@@ -176,12 +182,19 @@ mod tests {
             b"1,2,3,",
         ] {
             let mut x = vec![1.0];
-            assert_eq!(read_values(field, &layout(), &mut x), None, "{field:?}");
+            assert_eq!(
+                read_values(field, &layout(), &mut x, &mut Vec::new()),
+                None,
+                "{field:?}"
+            );
             assert_eq!(x, vec![1.0]);
         }
         // an unused value that is not a number does not matter
         let mut x = Vec::new();
-        assert_eq!(read_values(b"1,junk,3,4", &layout(), &mut x), Some(4.0));
+        assert_eq!(
+            read_values(b"1,junk,3,4", &layout(), &mut x, &mut Vec::new()),
+            Some(4.0)
+        );
     }
 
     #[test]

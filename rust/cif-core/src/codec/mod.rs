@@ -39,6 +39,6 @@ pub use fanout::{
 };
 pub use feature_input::{read_header, read_values, FeatureLayout, RowHeader, RowOrder, RowVerdict};
 pub use forecast_json::forecast_record_json;
-pub use repr::{py_repr_f64, write_i64};
+pub use repr::{py_repr_f64, write_i64, EntryId};
 pub use rows::{PackedRows, RowColumns, RowPacker, RowsError, ROW_FIELDS};
 pub use text::{parse_py_float, parse_py_int, NumberError};

@@ -160,7 +160,7 @@ fn write_exponent(exp: i32, out: &mut Vec<u8>) {
     if e < 10 {
         out.push(b'0');
     }
-    write_u64(u64::from(e), out);
+    write_i64(i64::from(e), out);
 }
 
 /// The exponent after `e` (`-7`, `300`, `+16`).
@@ -182,29 +182,72 @@ fn parse_exp(s: &[u8]) -> i32 {
 
 /// Append `b"%d" % v`.
 pub fn write_i64(v: i64, out: &mut Vec<u8>) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    write_u64(v.unsigned_abs(), out);
+    let mut buf = [0u8; 20];
+    let start = signed_digits(v, &mut buf, 20);
+    out.extend_from_slice(&buf[start..]);
 }
 
-fn write_u64(mut v: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+/// Write `b"%d" % v` so that it ends before `buf[end]`; returns where it starts.
+fn signed_digits(v: i64, buf: &mut [u8], end: usize) -> usize {
+    let mut m = v.unsigned_abs();
+    let mut i = end;
     loop {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    i
+}
+
+/// A stream entry ID `<id>-0` (`b"%d-0" % id`), written on the stack: one is needed per
+/// tick, and a heap buffer for each was the larger part of the work.
+pub struct EntryId {
+    buf: [u8; 22],
+    start: usize,
+}
+
+impl EntryId {
+    /// The ID of `id`.
+    pub fn new(id: i64) -> Self {
+        let mut buf = [0u8; 22];
+        buf[20] = b'-';
+        buf[21] = b'0';
+        let start = signed_digits(id, &mut buf, 20);
+        Self { buf, start }
+    }
+
+    /// Its text (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Its text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, '-' and "-0" were written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_ids_and_ints_are_percent_d() {
+        for v in [0, 7, -7, 10, 1_723_161_255_208, i64::MAX, i64::MIN] {
+            assert_eq!(EntryId::new(v).as_str(), format!("{v}-0"));
+            let mut out = b"x".to_vec();
+            write_i64(v, &mut out);
+            assert_eq!(out, format!("x{v}").into_bytes());
+        }
+    }
 
     fn repr(x: f64) -> String {
         let mut out = Vec::new();

@@ -75,16 +75,15 @@ fn publishable_rows<'py>(
     probs: PyReadonlyArray2<'py, f64>,
     tol: f64,
 ) -> PyResult<Bound<'py, PyArray1<bool>>> {
-    let k = probs.shape()[1];
-    let ok = if probs.is_c_contiguous() {
+    let (n, k) = (probs.shape()[0], probs.shape()[1]);
+    let ok = if k == 0 {
+        vec![false; n] // no class: no row has a forecast
+    } else if probs.is_c_contiguous() {
         cif_core::forecast::publishable_rows(probs.as_slice()?, k, tol)
     } else {
         let rows: Vec<f64> = probs.as_array().iter().copied().collect();
         cif_core::forecast::publishable_rows(&rows, k, tol)
     };
-    let n = probs.shape()[0];
-    // K = 0: no row has a forecast
-    let ok = if k == 0 { vec![false; n] } else { ok };
     Ok(PyArray1::from_vec(py, ok))
 }
 

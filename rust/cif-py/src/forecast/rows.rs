@@ -106,6 +106,7 @@ fn decode_feature_rows<'py>(
     let mut order = RowOrder { last_seq, last_ts };
     let mut kept = Kept::default();
     let mut issues: Vec<Issue> = Vec::new();
+    let mut starts: Vec<usize> = Vec::with_capacity(n_values + 1);
     let n = entries.len();
     let mut stop = start.min(n);
     while stop < n {
@@ -140,7 +141,7 @@ fn decode_feature_rows<'py>(
         ) else {
             break;
         };
-        let Some(mid) = read_values(texts[4].as_bytes(), &layout, &mut kept.xs) else {
+        let Some(mid) = read_values(texts[4].as_bytes(), &layout, &mut kept.xs, &mut starts) else {
             break;
         };
         match order.check(id_bytes.as_bytes(), &header) {

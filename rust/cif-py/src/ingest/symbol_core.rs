@@ -3,7 +3,9 @@
 //! stream entries), one Rust call per event. What it produces waits in it until `take()`:
 //! the rows for the DuckDB writer and the entries for Redis, in order.
 
-use cif_core::codec::{pack_book_entry, pack_trade_entry, BookEntry, BOOK_FIELDS, TRADE_FIELDS};
+use cif_core::codec::{
+    pack_book_entry, pack_trade_entry, BookEntry, EntryId, BOOK_FIELDS, TRADE_FIELDS,
+};
 use cif_core::ingest::book_events::{AgreementCheck, BookEventDeriver, Derived, Disagreement, L1};
 use cif_core::ingest::{Level, Released, Trade};
 use pyo3::exceptions::PyValueError;
@@ -88,7 +90,7 @@ impl PyIngestCore {
     ) -> PyResult<Py<PyAny>> {
         let fields = (
             key.clone_ref(py),
-            format!("{id}-0"),
+            PyString::new(py, EntryId::new(id).as_str()),
             n,
             pyo3::types::PyBytes::new(py, body),
         );
@@ -202,8 +204,12 @@ impl PyIngestCore {
             .tuple_new
             .call1(py, (self.book_event_type.clone_ref(py), fields))?;
         if self.publish {
-            let bids_json = depth.bids_json.bind(py).cast::<PyString>()?.to_str()?;
-            let asks_json = depth.asks_json.bind(py).cast::<PyString>()?.to_str()?;
+            // The JSON the deriver wrote (the Python strings hold the same text).
+            let (bids_json, asks_json) = if d.with_depth {
+                self.deriver.top_json()
+            } else {
+                ("[]", "[]")
+            };
             let entry = BookEntry {
                 seq,
                 update_id: d.update_id,
