@@ -523,6 +523,68 @@ def test_chunks_go_to_the_writer_as_they_fill_and_the_flush_builds_the_rest(
         LiveWriter(duckdb_path, chunk_entries=0)
 
 
+def test_on_an_event_loop_a_full_chunk_is_built_after_the_delay_not_at_once(
+    duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the event loop, the events' own burst goes first: a full chunk waits
+    ``chunk_build_delay_s`` before its columns are built and sent ahead, and one timer
+    builds every chunk that filled meanwhile, in order. A flush before it builds them
+    itself; nothing is built twice, nothing is lost."""
+    built: list[int] = []
+
+    def spy(entries: list[object], *, texts_as_codes: bool) -> object:
+        built.append(len(entries))
+        return core.live_store_columns(entries, texts_as_codes=texts_as_codes)
+
+    monkeypatch.setattr(live_writer, "live_store_columns", spy)
+    with pytest.raises(ValueError, match="chunk_build_delay_s must be >= 0"):
+        LiveWriter(duckdb_path, chunk_build_delay_s=-1.0)
+    w = LiveWriter(duckdb_path, chunk_entries=4, chunk_build_delay_s=0.05)
+    w.open()
+
+    ran = asyncio.Event()
+    build_waiting = w._build_waiting
+
+    def build_and_tell() -> None:
+        build_waiting()
+        ran.set()
+
+    monkeypatch.setattr(w, "_build_waiting", build_and_tell)
+
+    async def timed_build() -> None:
+        for tid in range(1, 11):
+            w.add_trade(trade(tid), tid, False)
+        assert built == []  # two full chunks, not built yet
+        assert w._build_timer is not None
+        await asyncio.wait_for(ran.wait(), GUARD_S)
+        assert built == [4, 4]
+        assert w._call(writer_process.staged_ids) == [0, 1]
+        assert await w.flush() == 10
+        assert built == [4, 4, 2]  # the flush built only the newest events
+
+    async def flush_first() -> None:
+        for tid in range(11, 16):
+            w.add_trade(trade(tid), tid, False)
+        assert built == [4, 4, 2]
+        assert w._build_timer is not None
+        assert await w.flush() == 5  # before the timer: the flush builds both chunks
+        assert built == [4, 4, 2, 4, 1]
+        ran.clear()
+        await asyncio.wait_for(ran.wait(), GUARD_S)  # the timer finds nothing left to build
+        assert built == [4, 4, 2, 4, 1]
+
+    async def both() -> None:
+        await timed_build()
+        await flush_first()
+
+    asyncio.run(both())
+    assert w._call(writer_process.staged_ids) == []
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id, seq FROM trades ORDER BY seq") == [
+        (t, t) for t in range(1, 16)
+    ]
+
+
 def test_chunks_dropped_from_a_full_queue_are_let_go_in_the_writer_too(duckdb_path: Path) -> None:
     w = LiveWriter(duckdb_path, chunk_entries=2, max_pending_rows=5)
     w.open()
