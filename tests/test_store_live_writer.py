@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import re
 import select
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -585,6 +587,39 @@ def test_on_an_event_loop_a_full_chunk_is_built_after_the_delay_not_at_once(
     ]
 
 
+def test_a_chunk_that_cannot_be_built_is_logged_once_and_later_chunks_still_go_ahead(
+    duckdb_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Building a chunk's columns ahead fails: logged once, not tried again with every
+    chunk after it, and the chunks after it are still sent ahead. The flush tries it again
+    (and keeps every row while it fails)."""
+    broken = {2}
+
+    def flaky(entries: list[Any], *, texts_as_codes: bool) -> object:
+        if any(e[1] in broken for e in entries):
+            raise ValueError("cannot build")
+        return core.live_store_columns(entries, texts_as_codes=texts_as_codes)
+
+    monkeypatch.setattr(live_writer, "live_store_columns", flaky)
+    w = LiveWriter(duckdb_path, chunk_entries=2)
+    w.open()
+    with caplog.at_level(logging.ERROR, logger=live_writer.__name__):
+        for tid in range(1, 7):
+            w.add_trade(trade(tid), tid, False)
+    failures = [r for r in caplog.records if "building the DuckDB columns" in r.getMessage()]
+    assert len(failures) == 1
+    assert w._call(writer_process.staged_ids) == [0, 1]  # trades 3-4 and 5-6
+
+    assert asyncio.run(w.flush()) == 0
+    assert (w.stats.flush_errors, w.pending_rows) == (1, 6)
+    broken.clear()
+    assert asyncio.run(w.flush()) == 6
+    w.close()
+    assert rows(duckdb_path, "SELECT trade_id FROM trades ORDER BY 1") == [
+        (t,) for t in range(1, 7)
+    ]
+
+
 def test_chunks_dropped_from_a_full_queue_are_let_go_in_the_writer_too(duckdb_path: Path) -> None:
     w = LiveWriter(duckdb_path, chunk_entries=2, max_pending_rows=5)
     w.open()
@@ -649,6 +684,7 @@ def test_chunks_staged_in_a_killed_writer_process_are_written_by_the_next(
 _ORPHAN_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
+from typing import Any
 from cif.store import live_writer
 from cif.store.live_writer import LiveWriter
 

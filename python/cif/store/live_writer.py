@@ -6,10 +6,10 @@ The gateway hands over events already de-duplicated and numbered (per-symbol ``s
 Rust call, ``cif._core.live_store_columns``) are built ``chunk_build_delay_s`` later, when
 the burst of the feed they came with has mostly left the loop, and sent to the writer
 process, which keeps them (``writer_process.stage``). ``flush`` makes the last few events
-a chunk too and asks the writer process to join the chunks and insert every table in one transaction
-(as ``cif.store.writer`` does for imports; a plain ``INSERT``, retried as ``INSERT OR
-IGNORE`` when some rows are already stored), so the loop keeps accepting events while
-DuckDB works. Why chunks: building and pickling half a second of columns at the flush held
+a chunk too and asks the writer process to join the chunks and insert every table in one
+transaction (as ``cif.store.writer`` does for imports; a plain ``INSERT``, retried as
+``INSERT OR IGNORE`` when some rows are already stored), so the loop keeps accepting events
+while DuckDB works. Why chunks: building and pickling half a second of columns at the flush held
 the loop for ~3 ms at 5,000 ticks/s, twice a second, and every forecast in flight waited;
 a chunk of 512 events costs the loop ~0.3 ms, spread out.
 
@@ -103,6 +103,8 @@ class _Chunk:
     tables: Mapping[str, InsertColumns] | None = None
     #: the id the writer process keeps its columns under (``None``: not sent yet)
     staged: int | None = None
+    #: building its columns ahead failed (logged once; the flush tries again)
+    build_failed: bool = False
 
     def columns(self) -> Mapping[str, InsertColumns]:
         if self.tables is None:
@@ -379,15 +381,18 @@ class LiveWriter:
         """Build the columns of every chunk that waits for them and send them ahead."""
         self._build_timer = None
         for chunk in self._chunks:
-            if chunk.tables is not None or chunk.staged is not None or not chunk.entries:
+            if chunk.tables is not None or chunk.staged is not None or chunk.build_failed:
+                continue
+            if not chunk.entries:
                 continue
             try:
                 tables = chunk.columns()
             except Exception:
                 # Left to the flush, which fails on it, logs it and keeps the rows (as a
                 # flush did before the chunks): an add_* never raises for the writer.
+                chunk.build_failed = True
                 log.exception("building the DuckDB columns of %d events failed", len(chunk.entries))
-                return
+                continue
             self._stage(chunk, tables)
 
     def _chunk_pending(self) -> None:
