@@ -264,7 +264,13 @@ def main() -> int:
     ap.add_argument(
         "--redis-url", default=None, help="Redis to use (default: cif live's embedded one)"
     )
-    ap.add_argument("--log-dir", type=Path, default=None, help="keep cif live's log here")
+    ap.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="keep cif live's and the embedded Redis's logs here (live-RATE[-RUN].log, "
+        "redis-RATE[-RUN]-I.log; RUN with --repeat)",
+    )
     ap.add_argument(
         "--dump",
         type=Path,
@@ -373,10 +379,12 @@ def main() -> int:
                         print(f"cif live exited {code}:\n{log_path.read_text()[-3000:]}")
                     redis_logs = sorted(tmp.rglob("redis-server.log"))
                     if args.log_dir is not None:
+                        # one set per run: with --repeat, a later run must not overwrite
+                        run = f"-{rep + 1}" if args.repeat > 1 else ""
                         args.log_dir.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(log_path, args.log_dir / f"live-{rate}.log")
+                        shutil.copy(log_path, args.log_dir / f"live-{rate}{run}.log")
                         for i, path in enumerate(redis_logs):
-                            shutil.copy(path, args.log_dir / f"redis-{rate}-{i}.log")
+                            shutil.copy(path, args.log_dir / f"redis-{rate}{run}-{i}.log")
                     redis_note = _redis_warnings(redis_logs)
             finally:
                 sim.stop()
