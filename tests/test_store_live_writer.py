@@ -26,7 +26,7 @@ from cif.store import live_writer, writer_process
 from cif.store.importer import import_file
 from cif.store.live_writer import LiveWriter
 from cif.store.schema import TABLES, ensure_schema
-from cif.store.writer import concat_tables, insert_columns
+from cif.store.writer import concat_tables, insert_columns, insert_tables
 from event_builders import diff, snapshot, ticker, trade
 from reference import live_columns_ref as columns_ref
 
@@ -569,9 +569,9 @@ def test_on_an_event_loop_a_full_chunk_is_built_after_the_delay_not_at_once(
             w.add_trade(trade(tid), tid, False)
         assert built == [4, 4, 2]
         assert w._build_timer is not None
+        ran.clear()  # before the flush: the timer may fire while the writer process works
         assert await w.flush() == 5  # before the timer: the flush builds both chunks
         assert built == [4, 4, 2, 4, 1]
-        ran.clear()
         await asyncio.wait_for(ran.wait(), GUARD_S)  # the timer finds nothing left to build
         assert built == [4, 4, 2, 4, 1]
 
@@ -727,3 +727,55 @@ def test_the_writer_process_ends_with_a_parent_killed_without_closing_it(
     again = LiveWriter(duckdb_path)
     again.open()
     again.close()
+
+
+def test_a_flush_pauses_between_its_tables_inside_one_transaction(duckdb_path: Path) -> None:
+    """The live writer's pause (``between``) comes after each table's statement and before
+    the commit: a reader sees none of the flush until all of it is in."""
+    q = _Queue()
+    q.add_trade(trade(7), 1, False)
+    q.add_trade(trade(8), 2, False)
+    q.add_book_ticker(ticker(101), 3)
+    tables = core.live_store_columns(q.entries)
+    seen: list[tuple[int, int, int]] = []
+    with duckdb.connect(str(duckdb_path)) as con:
+        ensure_schema(con)
+        other = con.cursor()  # a second connection to the same database
+
+        def count(c: duckdb.DuckDBPyConnection, table: str) -> int:
+            (row,) = c.execute(f"SELECT count(*) FROM {table}").fetchall()
+            return int(row[0])  # type: ignore[call-overload]
+
+        def between() -> None:
+            seen.append((count(con, "trades"), count(con, "book_tickers"), count(other, "trades")))
+
+        offered, inserted = insert_tables(con, tables, ignore_duplicates=False, between=between)
+        assert count(other, "trades") == 2
+    assert offered == inserted
+    assert inserted["trades"] == 2
+    assert inserted["book_tickers"] == 1
+    order = list(tables)
+    assert len(seen) == len(order)
+    # own transaction: trades in once their statement ran, tickers once theirs did;
+    # the other connection: nothing before the commit
+    t, b = order.index("trades"), order.index("book_tickers")
+    assert [s[0] for s in seen] == [0 if i < t else 2 for i in range(len(order))]
+    assert [s[1] for s in seen] == [0 if i < b else 1 for i in range(len(order))]
+    assert [s[2] for s in seen] == [0] * len(order)
+
+
+def test_the_writer_process_gets_the_pause_between_statements(
+    duckdb_path: Path, tmp_path: Path
+) -> None:
+    for kwargs, want in (({}, live_writer.STATEMENT_PAUSE_S), ({"statement_pause_s": 0}, 0.0)):
+        w = LiveWriter(tmp_path / f"w{want}.duckdb", **kwargs)
+        w.open()
+        try:
+            assert w._call(writer_process.statement_pause) == want
+            w.add_trade(trade(7), 1, False)
+            assert asyncio.run(w.flush()) == 1
+        finally:
+            w.close()
+    for bad in (-0.001, 2.0, float("nan")):
+        with pytest.raises(ValueError, match=re.escape("statement_pause_s must be in 0..1")):
+            LiveWriter(duckdb_path, statement_pause_s=bad)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -141,9 +141,12 @@ def insert_tables(
     tables: Mapping[str, InsertColumns],
     *,
     ignore_duplicates: bool = True,
+    between: Callable[[], object] | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """:func:`insert_columns` of every table in one transaction, all or nothing: rows
-    offered and rows inserted per table."""
+    offered and rows inserted per table. ``between`` is called after each table's
+    statement, inside the transaction (the live writer's pause, see
+    :func:`cif.store.writer_process.write`)."""
     offered: dict[str, int] = {}
     inserted: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
@@ -152,6 +155,8 @@ def insert_tables(
             offered[name], inserted[name] = insert_columns(
                 con, name, cols, ignore_duplicates=ignore_duplicates
             )
+            if between is not None:
+                between()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
