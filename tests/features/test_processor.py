@@ -475,7 +475,7 @@ def test_the_staged_snapshot_moves_into_place_only_while_the_lease_is_held(
         def snapshot(self) -> bytes:
             return b"zombie state"
 
-    async def go() -> bytes:
+    async def go() -> tuple[bytes, str]:
         proc, session = await _owned_session(_config(redis_server.url))
         await session._checkpoint()
         good = await proc.client.get(state_key("btcusdt"))
@@ -485,12 +485,12 @@ def test_the_staged_snapshot_moves_into_place_only_while_the_lease_is_held(
         with pytest.raises(LeaseLost):
             await session._checkpoint()
         await proc.client.aclose()
-        return bytes(good)
+        return bytes(good), proc.owner
 
-    good = asyncio.run(go())
+    good, owner = asyncio.run(go())
     assert redis_client.get(state_key("btcusdt")) == good
     assert redis_client.ttl(state_key("btcusdt")) == -1
-    assert redis_client.get(staged_key(state_key("btcusdt"))) == b"zombie state"
+    assert redis_client.get(staged_key(state_key("btcusdt"), owner)) == b"zombie state"
 
 
 def test_entries_are_acked_in_chunks_once_a_checkpoint_covers_them(

@@ -29,6 +29,7 @@ from cif.bus.link import RedisLink
 from cif.bus.stream_writer import (
     EXEC,
     MULTI,
+    bulk,
     count_xadds,
     pack_command,
     pack_command_bulks,
@@ -89,46 +90,60 @@ ACK_CHUNK = 200
 
 # A checkpoint's state (megabytes for the feature processor) does not go through the
 # script: a script argument is copied into Lua and back out again, which held Redis, and
-# with it every client of the server, for ~3 ms per MB (23 ms for 7.4 MB; a plain SET of
-# it takes 14 us). The state is SET to a staging key, and the fenced script, in the same
-# MULTI/EXEC (so no other client's staging write can come in between), RENAMEs it into
-# place: O(1), and only while the lease is ours. A refused checkpoint leaves its state in
-# the staging key, where the next checkpoint overwrites it.
+# with it every client of the server, for ~3 ms per MB (23 ms for 7.4 MB). Nor does it go in
+# one command: Redis writes each command to its append-only file whole, and the write of a
+# multi-MB state held every client for 5-19 ms (its latency monitor, `aof-write`, at 5,000
+# ticks/s). The state is written to a staging key of this owner's in pieces of
+# STAGE_PIECE_BYTES, one round trip each, and then the fenced script checks the staged length
+# and RENAMEs it into place: O(1), and only while the lease is ours. A refused checkpoint
+# leaves its state in the staging key, which expires (STAGE_TTL_MS) unless the next
+# checkpoint overwrites it; the state key itself never expires.
 STAGED_STATE_LUA = """
+if redis.call('STRLEN', KEYS[#KEYS]) ~= tonumber(ARGV[#ARGV]) then
+  return redis.error_reply('STAGED_INCOMPLETE the staged state is not the length sent')
+end
 redis.call('RENAME', KEYS[#KEYS], KEYS[2])
+redis.call('PERSIST', KEYS[2])
 """
 
+#: Bytes of a checkpoint's state per command (and per write to Redis's append-only file).
+STAGE_PIECE_BYTES = 256 * 1024
+#: How long a staged state no checkpoint moved into place stays (ms).
+STAGE_TTL_MS = 600_000
 
-def staged_key(state_key: str) -> str:
-    """Where a checkpoint's state waits for its fenced script: ``<state key>:staged`` (the
-    same hash slot)."""
-    return f"{state_key}:staged"
+
+def staged_key(state_key: str, owner: str) -> str:
+    """Where ``owner``'s checkpoint state waits for its fenced script:
+    ``<state key>:staged:<owner>`` (the same hash slot; an owner of its own, so a zombie's
+    pieces never mix with the owner's)."""
+    return f"{state_key}:staged:{owner}"
 
 
-def pack_staged(stage_key: str, state: bytes, script_call: bytes) -> list[bytes]:
-    """``MULTI``, ``SET stage_key state``, the pre-packed fenced script call (the last of
-    its KEYS ``stage_key``, its script starting with :data:`STAGED_STATE_LUA` after the
-    fence), ``EXEC``: four replies, read by :func:`check_staged`.
+def pack_stage_pieces(stage_key: str, state: bytes) -> list[tuple[list[bytes], int]]:
+    """The round trips that write ``state`` to ``stage_key``: per round trip, its
+    pre-packed commands (in pieces to write one after the other: a piece of the state is
+    not joined into its command) and how many replies they get.
 
-    As three pieces to write one after the other, ``state`` itself the middle one: joined,
-    a state of megabytes was copied twice on the event loop (5.6-11.3 ms for 2.4-5.6 MB)."""
+    The first replaces whatever the key held and sets its expiry: a whole ``SET`` for a
+    state of one piece; else ``DEL``, the *last* piece by ``SETRANGE`` (which sizes the
+    string once, so the pieces before it are written in place rather than the string
+    grown and copied again and again) and ``PEXPIRE``. Then every other piece in order."""
     key = stage_key.encode()
-    head = b"%s*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (MULTI, len(key), key, len(state))
-    return [head, state, b"\r\n" + script_call + EXEC]
+    n = len(state)
+    piece = STAGE_PIECE_BYTES
+    ttl = b"%d" % STAGE_TTL_MS
 
+    def setrange(offset: int, end: int) -> list[bytes]:
+        off = b"%d" % offset
+        head = b"*4\r\n$8\r\nSETRANGE\r\n%s%s$%d\r\n" % (bulk(key), bulk(off), end - offset)
+        return [head, state[offset:end], b"\r\n"]
 
-def check_staged(replies: Sequence[Any]) -> Any:
-    """The script's reply out of the four replies of :func:`pack_staged`; an error raised
-    (``LEASE_LOST`` as :class:`LeaseLost`)."""
-    *queued, executed = replies
-    for reply in queued:  # MULTI's OK and the two QUEUED
-        check_reply(reply)
-    if isinstance(executed, BaseException):  # EXECABORT
-        raise executed
-    if not isinstance(executed, list) or len(executed) != 2:
-        raise ResponseError(f"unexpected EXEC reply {executed!r}")
-    check_reply(executed[0])
-    return check_reply(executed[1])
+    if n <= piece:
+        head = b"*5\r\n$3\r\nSET\r\n%s$%d\r\n" % (bulk(key), n)
+        return [([head, state, b"\r\n" + bulk(b"PX") + bulk(ttl)], 1)]
+    last = (n - 1) // piece * piece
+    first = [pack_command(b"DEL", key), *setrange(last, n), pack_command(b"PEXPIRE", key, ttl)]
+    return [(first, 3), *(([*setrange(off, off + piece)], 1) for off in range(0, last, piece))]
 
 
 def digest_args(digest: ChainDigest | None) -> tuple[bytes, ...]:
@@ -310,11 +325,27 @@ class Fence:
         state: bytes,
     ) -> Any:
         """:meth:`eval_with_bulks` of a checkpoint script that moves ``state`` into place
-        from its staging key (:func:`pack_staged`); the staging key is appended to
-        ``keys`` (the script's last key) and computed from ``keys[0]``, the state key."""
-        stage = staged_key(keys[0])
-        call = self.pack_eval_bulks(script, [*keys, stage], args, bulks)
-        return check_staged(await round_trip(self.client, pack_staged(stage, state, call), 4))
+        from this owner's staging key (:func:`staged_key` of ``keys[0]``, the state key),
+        written there first by :meth:`stage_state`. The staging key is appended to
+        ``keys`` (the script's last key) and the state's length to the arguments (its
+        last), which the script checks (:data:`STAGED_STATE_LUA`): a refused or incomplete
+        staging raises (``LEASE_LOST`` as :class:`LeaseLost`) and changes nothing."""
+        stage = await self.stage_state(keys[0], state)
+        call = self.pack_eval_bulks(
+            script, [*keys, stage], args, [*bulks, bulk(b"%d" % len(state))]
+        )
+        (reply,) = await round_trip(self.client, call, 1)
+        return check_reply(reply)
+
+    async def stage_state(self, state_key: str, state: bytes) -> str:
+        """Write ``state`` to this owner's staging key for ``state_key``, a piece per round
+        trip (:func:`pack_stage_pieces`); returns the key. Needs no lease: only the fenced
+        script moves it into place."""
+        stage = staged_key(state_key, self.owner)
+        for pieces, n_replies in pack_stage_pieces(stage, state):
+            for reply in await round_trip(self.client, pieces, n_replies):
+                check_reply(reply)
+        return stage
 
     async def claim(self, key: str, group: str, consumer: str, count: int) -> tuple[int, int]:
         """Take over every pending entry of ``group`` on ``key`` (min-idle 0: we hold the
@@ -380,10 +411,9 @@ __all__ = [
     "Published",
     "Publisher",
     "check_reply",
-    "check_staged",
     "digest_args",
     "is_lease_lost",
-    "pack_staged",
+    "pack_stage_pieces",
     "staged_key",
     "text",
 ]

@@ -257,9 +257,10 @@ class ConfigMismatch(RuntimeError):
 # KEYS: lease, checkpoint, trades stream, book stream (unused: the layout of
 # CHECKPOINT_DIGEST_LUA, whose digest hash is KEYS[5]), digest hash, the staged snapshot.
 # ARGV: owner, group, '', '' (unused, the same layout), digest state ('' = none), digest count,
-# digest hex, first seq, last seq. The output digest (cif.digest) is stored by the same
-# call as the engine snapshot, so after a crash both resume from the same row and no
-# re-processed row counts twice. The inputs are acked afterwards (SymbolSession.ack_chunk).
+# digest hex, first seq, last seq, the staged snapshot's length (Fence.eval_staged). The
+# output digest (cif.digest) is stored by the same call as the engine snapshot, so after a
+# crash both resume from the same row and no re-processed row counts twice. The inputs are
+# acked afterwards (SymbolSession.ack_chunk).
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + STAGED_STATE_LUA

@@ -271,9 +271,10 @@ class StateError(RuntimeError):
 # KEYS: lease, state, eval summary, features stream (unused: the layout of
 # CHECKPOINT_DIGEST_LUA, whose digest hash is KEYS[5]), digest hash, the staged state. ARGV:
 # owner, group, '' (unused), summary, digest state ('' = none), digest count, digest hex,
-# first seq, last seq. State, summary and output digest (cif.digest) change together or not
-# at all, so after a crash no re-published forecast counts twice in the digest. The inputs
-# are acked afterwards (SymbolSession.ack_chunk).
+# first seq, last seq, the staged state's length (Fence.eval_staged). State, summary and
+# output digest (cif.digest) change together or not at all, so after a crash no
+# re-published forecast counts twice in the digest. The inputs are acked afterwards
+# (SymbolSession.ack_chunk).
 _CHECKPOINT_LUA = (
     FENCE_LUA
     + STAGED_STATE_LUA
