@@ -144,8 +144,8 @@ def insert_tables(
     between: Callable[[], object] | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """:func:`insert_columns` of every table in one transaction, all or nothing: rows
-    offered and rows inserted per table. ``between`` is called after each table's
-    statement, inside the transaction (the live writer's pause, see
+    offered and rows inserted per table. ``between`` is called after each statement (a
+    table with rows), inside the transaction (the live writer's pause, see
     :func:`cif.store.writer_process.write`)."""
     offered: dict[str, int] = {}
     inserted: dict[str, int] = {}
@@ -155,7 +155,7 @@ def insert_tables(
             offered[name], inserted[name] = insert_columns(
                 con, name, cols, ignore_duplicates=ignore_duplicates
             )
-            if between is not None:
+            if between is not None and offered[name]:
                 between()
         con.execute("COMMIT")
     except BaseException:
