@@ -394,9 +394,8 @@ class LiveWriter:
         """Build the columns of every chunk that waits for them and send them ahead."""
         self._build_timer = None
         for chunk in self._chunks:
-            if chunk.tables is not None or chunk.staged is not None or chunk.build_failed:
-                continue
-            if not chunk.entries:
+            built = chunk.tables is not None or chunk.staged is not None
+            if built or chunk.build_failed or not chunk.entries:
                 continue
             try:
                 tables = chunk.columns()
